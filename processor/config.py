@@ -1,0 +1,260 @@
+"""The one configuration file: defaults, TMIS_* overrides, validation with the file, key and what was expected."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from processor.errors import ConfigError
+from processor.paths import CORE_RULES_DIR
+
+SECRETS = {"TMIS_SMTP_PASSWORD": "smtp_password", "TMIS_SIGNING_KEY": "signing_key"}
+SECRET_KEYS = {"password", "smtp_password", "signing_key", "secret"}
+
+
+def _choice(*allowed: str):
+    def check(v: Any) -> str | None:
+        return None if v in allowed else "、".join(f'"{a}"' for a in allowed) + " 之一"
+    return check
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "大于 0 的数"
+
+
+def _port(v: Any) -> str | None:
+    return None if 0 < v < 65536 else "1～65535 之间的端口号"
+
+
+def _iso_date_or_empty(v: Any) -> str | None:
+    if v == "":
+        return None
+    try:
+        date.fromisoformat(v)
+    except ValueError:
+        return "YYYY-MM-DD 格式的日期或空字符串"
+    return None
+
+
+def _province(v: Any) -> str | None:
+    return None if v == "" or re.fullmatch(r"\d{2}0000", v) else "以 0000 结尾的 6 位省级代码或空字符串"
+
+
+def _log_level(v: Any) -> str | None:
+    return None if v in ("DEBUG", "INFO", "WARNING", "ERROR") else "DEBUG、INFO、WARNING、ERROR 之一"
+
+
+# section → key → (type, default, extra check)
+SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
+    "instance": {
+        "name": (str, "教师管理信息系统", None),
+        "province": (str, "", _province),
+        "state_dir": (str, "var", None),
+        "inbox": (str, "inbox", None),
+        "outbox": (str, "outbox", None),
+    },
+    "database": {"url": (str, "", None)},
+    "rules": {"core": (str, "", None), "overlay": (str, "", None)},
+    "intake": {
+        "stable_seconds": (float, 2.0, lambda v: None if v >= 0 else "不小于 0 的秒数"),
+        "rescan_seconds": (float, 30.0, _positive),
+        "accept_mode": (str, "row", _choice("row", "all")),
+        "max_file_mb": (float, 50, _positive),
+        "max_uncompressed_mb": (float, 800, _positive),
+        "max_rows": (int, 1_100_000, _positive),
+        "max_cells": (int, 60_000_000, _positive),
+    },
+    "check": {"max_findings": (int, 50_000, _positive), "today": (str, "", _iso_date_or_empty)},
+    "mail": {
+        "enabled": (bool, False, None),
+        "smtp_host": (str, "127.0.0.1", None),
+        "smtp_port": (int, 25, _port),
+        "smtp_user": (str, "", None),
+        "starttls": (bool, False, None),
+        "from_address": (str, "tmis@example.edu.cn", None),
+        "listen_host": (str, "127.0.0.1", None),
+        "listen_port": (int, 8025, _port),
+    },
+    "logging": {"level": (str, "INFO", _log_level)},
+}
+
+TYPE_NAMES = {str: "字符串", int: "整数", float: "数字", bool: "true 或 false"}
+
+
+@dataclass
+class Config:
+    """A loaded, validated configuration. Paths are absolute."""
+
+    path: Path | None
+    values: dict[str, dict[str, Any]]
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def _path(self, raw: str) -> Path:
+        p = Path(raw).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def state_dir(self) -> Path:
+        return self._path(self.values["instance"]["state_dir"])
+
+    @property
+    def inbox(self) -> Path:
+        return self._path(self.values["instance"]["inbox"])
+
+    @property
+    def outbox(self) -> Path:
+        return self._path(self.values["instance"]["outbox"])
+
+    @property
+    def database_url(self) -> str:
+        url = self.values["database"]["url"]
+        return url or f"sqlite:///{self.state_dir / 'tmis.db'}"
+
+    @property
+    def rules_core(self) -> Path:
+        raw = self.values["rules"]["core"]
+        return self._path(raw) if raw else CORE_RULES_DIR
+
+    @property
+    def rules_overlay(self) -> Path | None:
+        raw = self.values["rules"]["overlay"]
+        if not raw:
+            return None
+        p = self._path(raw)
+        if not p.exists() and not Path(raw).is_absolute():
+            from processor.paths import PROJECT_ROOT
+
+            shipped = (PROJECT_ROOT / raw).resolve()
+            if shipped.exists():
+                return shipped
+        return p
+
+    @property
+    def today(self) -> date:
+        raw = self.values["check"]["today"]
+        return date.fromisoformat(raw) if raw else date.today()
+
+
+def _line_of_key(text: str, section: str, key: str) -> int | None:
+    current = None
+    for i, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        m = re.match(r"^\[([^\]]+)\]$", s)
+        if m:
+            current = m.group(1).strip()
+            continue
+        if current == section and re.match(rf"^{re.escape(key)}\s*=", s):
+            return i
+    return None
+
+
+def _coerce(value: Any, typ: type) -> Any:
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, bool):
+        raise TypeError
+    if not isinstance(value, typ):
+        raise TypeError
+    return value
+
+
+def _coerce_env(raw: str, typ: type) -> Any:
+    if typ is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError
+    if typ is int:
+        return int(raw)
+    if typ is float:
+        return float(raw)
+    return raw
+
+
+def load_config(path: str | Path | None = None, *, environ: dict[str, str] | None = None,
+                required: bool = False) -> Config:
+    """Load config.toml (or defaults when it does not exist and not required), apply TMIS_* overrides."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get("TMIS_CONFIG"):
+        path = env["TMIS_CONFIG"]
+        required = True
+    cfg_path = Path(path) if path is not None else Path("config.toml")
+    values = {s: {k: spec[1] for k, spec in keys.items()} for s, keys in SCHEMA.items()}
+    text = ""
+    if cfg_path.exists():
+        try:
+            text = cfg_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError("配置文件不是 UTF-8 编码", file=cfg_path, hint="请用 UTF-8 编码保存。") from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"line (\d+)", str(exc))
+            raise ConfigError(f"TOML 语法错误（{exc}）", file=cfg_path, place=f"第 {m.group(1)} 行" if m else None,
+                              hint="字符串须加英文双引号，例如 accept_mode = \"row\"。") from exc
+        for section, content in data.items():
+            if section not in SCHEMA:
+                line = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == f"[{section}]"), None)
+                raise ConfigError(f"未知的配置段 [{section}]", file=cfg_path, place=f"第 {line} 行" if line else None,
+                                  hint=f"可用的配置段：{'、'.join(SCHEMA)}。")
+            if not isinstance(content, dict):
+                raise ConfigError(f"[{section}] 应为配置段", file=cfg_path)
+            for key, value in content.items():
+                line = _line_of_key(text, section, key)
+                place = f"第 {line} 行 [{section}] {key}" if line else f"[{section}] {key}"
+                if key.lower() in SECRET_KEYS or "password" in key.lower():
+                    raise ConfigError("机密不能写在配置文件中", file=cfg_path, place=place,
+                                      hint="请删除该键，改用环境变量 TMIS_SMTP_PASSWORD 或 TMIS_SIGNING_KEY。")
+                if key not in SCHEMA[section]:
+                    raise ConfigError(f"未知的配置项 {key}", file=cfg_path, place=place,
+                                      hint=f"[{section}] 可用的键：{'、'.join(SCHEMA[section])}。")
+                typ, _default, check = SCHEMA[section][key]
+                try:
+                    value = _coerce(value, typ)
+                except TypeError:
+                    raise ConfigError(f"值 {value!r} 的类型不对，应为{TYPE_NAMES[typ]}", file=cfg_path, place=place,
+                                      hint=f"例如 {key} = {_example(typ, _default)}。") from None
+                problem = check(value) if check else None
+                if problem:
+                    raise ConfigError(f"值 {value!r} 无效，应为{problem}", file=cfg_path, place=place)
+                values[section][key] = value
+    elif required:
+        raise ConfigError("找不到配置文件", file=cfg_path,
+                          hint="请用 --config 指定正确的路径，或先运行 tmis init 目录 创建实例。")
+    for section, keys in SCHEMA.items():
+        for key, (typ, _default, check) in keys.items():
+            name = f"TMIS_{section.upper()}_{key.upper()}"
+            if name not in env:
+                continue
+            try:
+                value = _coerce_env(env[name], typ)
+            except ValueError:
+                raise ConfigError(f"值 {env[name]!r} 无效，应为{TYPE_NAMES[typ]}", file=f"环境变量 {name}") from None
+            problem = check(value) if check else None
+            if problem:
+                raise ConfigError(f"值 {value!r} 无效，应为{problem}", file=f"环境变量 {name}")
+            values[section][key] = value
+    secrets = {key: env[name] for name, key in SECRETS.items() if env.get(name)}
+    return Config(path=cfg_path.resolve() if cfg_path.exists() else None, values=values, secrets=secrets)
+
+
+def _example(typ: type, default: Any) -> str:
+    if typ is str:
+        return f'"{default}"'
+    if typ is bool:
+        return "true" if default else "false"
+    return str(default)
