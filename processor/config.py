@@ -207,12 +207,17 @@ def load_config(path: str | Path | None = None, *, environ: dict[str, str] | Non
             raise ConfigError(f"TOML 语法错误（{exc}）", file=cfg_path, place=f"第 {m.group(1)} 行" if m else None,
                               hint="字符串须加英文双引号，例如 accept_mode = \"row\"。") from exc
         for section, content in data.items():
+            if not isinstance(content, dict):
+                line = next((i for i, ln in enumerate(text.splitlines(), 1)
+                             if re.match(rf"^\s*{re.escape(section)}\s*=", ln)), None)
+                home = [s for s, keys in SCHEMA.items() if section in keys]
+                raise ConfigError(f"配置项 {section} 不在任何配置段中", file=cfg_path,
+                                  place=f"第 {line} 行" if line else None,
+                                  hint=f"请把它写到 [{home[0]}] 下面。" if home else "请删除它，或写到所属的配置段下面。")
             if section not in SCHEMA:
                 line = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == f"[{section}]"), None)
                 raise ConfigError(f"未知的配置段 [{section}]", file=cfg_path, place=f"第 {line} 行" if line else None,
                                   hint=f"可用的配置段：{'、'.join(SCHEMA)}。")
-            if not isinstance(content, dict):
-                raise ConfigError(f"[{section}] 应为配置段", file=cfg_path)
             for key, value in content.items():
                 line = _line_of_key(text, section, key)
                 place = f"第 {line} 行 [{section}] {key}" if line else f"[{section}] {key}"
@@ -226,11 +231,16 @@ def load_config(path: str | Path | None = None, *, environ: dict[str, str] | Non
                 try:
                     value = _coerce(value, typ)
                 except TypeError:
-                    raise ConfigError(f"值 {value!r} 的类型不对，应为{TYPE_NAMES[typ]}", file=cfg_path, place=place,
+                    raise ConfigError(f"值 {_toml(value)} 的类型不对，应为{TYPE_NAMES[typ]}", file=cfg_path, place=place,
                                       hint=f"例如 {key} = {_example(typ, _default)}。") from None
                 problem = check(value) if check else None
                 if problem:
-                    raise ConfigError(f"值 {value!r} 无效，应为{problem}", file=cfg_path, place=place)
+                    raise ConfigError(f"值 {_toml(value)} 无效，应为{problem}", file=cfg_path, place=place,
+                                      hint=f"默认值为 {key} = {_example(typ, _default)}。")
+                if section == "database" and key == "url" and _url_password(value):
+                    raise ConfigError("数据库密码不能写在配置文件中", file=cfg_path, place=place,
+                                      hint="请从 url 中删去密码，改用环境变量 TMIS_DATABASE_URL 给出完整地址，"
+                                           "或把密码写在 PostgreSQL 的 ~/.pgpass 中。")
                 values[section][key] = value
     elif required:
         raise ConfigError("找不到配置文件", file=cfg_path,
@@ -243,13 +253,31 @@ def load_config(path: str | Path | None = None, *, environ: dict[str, str] | Non
             try:
                 value = _coerce_env(env[name], typ)
             except ValueError:
-                raise ConfigError(f"值 {env[name]!r} 无效，应为{TYPE_NAMES[typ]}", file=f"环境变量 {name}") from None
+                raise ConfigError(f"值 \"{env[name]}\" 无效，应为{TYPE_NAMES[typ]}", file=f"环境变量 {name}",
+                                  hint=_ENV_HINT) from None
             problem = check(value) if check else None
             if problem:
-                raise ConfigError(f"值 {value!r} 无效，应为{problem}", file=f"环境变量 {name}")
+                raise ConfigError(f"值 \"{env[name]}\" 无效，应为{problem}", file=f"环境变量 {name}", hint=_ENV_HINT)
             values[section][key] = value
     secrets = {key: env[name] for name, key in SECRETS.items() if env.get(name)}
     return Config(path=cfg_path.resolve() if cfg_path.exists() else None, values=values, secrets=secrets)
+
+
+_ENV_HINT = "请改正该环境变量，或删除它以使用配置文件中的值。"
+
+
+def _url_password(url: str) -> bool:
+    """True when a database URL carries a password (user:password@host)."""
+    return bool(re.match(r"^[\w+.-]+://[^/@:]*:[^/@]+@", url))
+
+
+def _toml(value: Any) -> str:
+    """A value as it is written in TOML (strings in double quotes, true/false)."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _example(typ: type, default: Any) -> str:

@@ -1,0 +1,48 @@
+"""Alembic environment: runs on the connection tmis hands over, or on the configured database."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from processor.store.models import Base
+
+target_metadata = Base.metadata
+
+
+def _configure_and_run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        # SQLite can change tables only by copying them; batch mode does that for later migrations.
+        render_as_batch=connection.dialect.name == "sqlite",
+        transactional_ddl=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _configure_and_run(connection)
+        return
+    # Run from the alembic command line: use the instance's configuration.
+    from processor.config import load_config
+    from processor.store.db import ensure_sqlite_folder, make_engine
+
+    url = load_config().database_url
+    ensure_sqlite_folder(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            _configure_and_run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("tmis migrations run online only: alembic -c processor/store/migrations/alembic.ini upgrade head")
+run_migrations_online()
