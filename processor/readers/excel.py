@@ -1,0 +1,112 @@
+"""Workbooks (.xlsx/.xlsm/.xlsb/.xls/.ods) through python-calamine: one SheetSource per worksheet, rows streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from processor.errors import InputError
+from processor.readers.guard import HINT_PASSWORD, HINT_RESAVE, Limits
+
+META_SHEET = "_tmis"
+_PASSTHROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
+
+
+def _corrupt(name: str, exc: BaseException) -> InputError:
+    return InputError("文件已损坏或不完整，无法打开", file=name, hint=HINT_RESAVE)
+
+
+class ExcelSheet:
+    """One worksheet: rows as (0-based Excel row index, cells aligned so that index 0 is column A)."""
+
+    def __init__(self, sheet: Any, title: str, hidden: bool) -> None:
+        self._sheet = sheet
+        self.title = title
+        self.hidden = hidden
+        self.merged: list[tuple[tuple[int, int], tuple[int, int]]] = list(sheet.merged_cell_ranges or [])
+        self.height: int = sheet.height
+        self.width: int = sheet.width
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """Every row calamine holds (empty ones included), numbered as in the file."""
+        start, end = self._sheet.start, self._sheet.end
+        if start is None or end is None:
+            return
+        r0, c0 = start
+        it = iter(self._sheet.iter_rows())
+        first = next(it, None)
+        if first is None:
+            return
+        # python-calamine 0.9 yields rows from row 0 (leading empty rows included) but columns from the
+        # first used one; older and newer versions differ, so decide from what comes out.
+        absolute_rows = r0 > 0 and all(c == "" or c is None for c in first)
+        index = 0 if absolute_rows else r0
+        pad: list[Any] = [""] * c0 if c0 and len(first) != end[1] + 1 else []
+        row = first
+        while row is not None:
+            yield index, (pad + row) if pad else row
+            index += 1
+            row = next(it, None)
+
+
+def open_workbook(path: Path, name: str, limits: Limits) -> tuple[list[ExcelSheet], list[tuple[str, str]]]:
+    """The worksheets of a workbook (calamine) and the key/value rows of its hidden `_tmis` sheet."""
+    from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except PasswordError as exc:
+        raise InputError("文件设置了打开密码，无法读取", file=name, hint=HINT_PASSWORD) from exc
+    except BaseException as exc:  # calamine may raise a Rust panic, which is a BaseException
+        if isinstance(exc, _PASSTHROUGH):
+            raise
+        raise _corrupt(name, exc) from exc
+    sheets: list[ExcelSheet] = []
+    meta_items: list[tuple[str, str]] = []
+    cells = 0
+    try:
+        for info in wb.sheets_metadata:
+            if info.typ != SheetTypeEnum.WorkSheet:
+                continue
+            try:
+                sheet = wb.get_sheet_by_name(info.name)
+            except PasswordError as exc:
+                raise InputError("文件设置了打开密码，无法读取", file=name, hint=HINT_PASSWORD) from exc
+            except BaseException as exc:
+                if isinstance(exc, _PASSTHROUGH):
+                    raise
+                raise _corrupt(name, exc) from exc
+            if info.name.strip().lower() == META_SHEET:
+                for n, row in enumerate(sheet.iter_rows()):
+                    if n >= 2000:
+                        break
+                    if len(row) >= 2:
+                        meta_items.append((_meta_text(row[0]), _meta_text(row[1])))
+                continue
+            if sheet.height > limits.max_rows:
+                raise InputError(f"工作表“{info.name}”有 {sheet.height} 行，超过上限 {limits.max_rows} 行", file=name,
+                                 hint="请删除多余的行，或把数据分成几个文件提交。")
+            cells += sheet.height * sheet.width
+            if cells > limits.max_cells:
+                raise InputError(f"文件的单元格总数超过上限 {limits.max_cells} 个", file=name,
+                                 hint="请删除多余的行列，或把数据分成几个文件提交。")
+            sheets.append(ExcelSheet(sheet, info.name, info.visible != SheetVisibleEnum.Visible))
+    finally:
+        # The sheets keep their own data; the workbook handle (open file) is no longer needed.
+        try:
+            wb.close()
+        except BaseException as exc:  # noqa: BLE001 - closing must not hide the result
+            if isinstance(exc, _PASSTHROUGH):
+                raise
+    return sheets, meta_items
+
+
+def _meta_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()[:4000]
