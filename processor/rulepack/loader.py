@@ -228,6 +228,10 @@ def _load_tables(codes_dir: Path, tables: dict[str, CodeTable]) -> None:
         if path.name.endswith(".add.csv") or path.name.endswith(".historical.csv"):
             continue
         tmeta = meta.get(path.stem, {})
+        old = tables.get(path.stem)
+        if old and not tmeta:  # an overlay replacing a table keeps its title unless it gives a new one
+            tmeta = {"title": old.title, "source": old.source, "confidence": old.confidence,
+                     "strip_suffix": old.strip_suffix}
         tables[path.stem] = _load_table(path, tmeta)
     for path in sorted(codes_dir.glob("*.add.csv")):
         tid = path.name.removesuffix(".add.csv")
@@ -353,12 +357,6 @@ def _apply_overlay(pack: RulePack, overlay_dir: Path) -> None:
     data, text = _read_toml(manifest)
     head = data.get("overlay", {})
     pack.layers.append(str(head.get("name", overlay_dir.name)))
-    for rid in head.get("disable", []):
-        base_id = rid.split("@", 1)[0]
-        if not any(r.id == base_id for r in pack.rules):
-            raise _bad(manifest, text, f'"{rid}"', f"要停用的规则“{rid}”不存在",
-                       "请用 tmis rules list 查看规则编号。")
-        pack.disabled.add(rid)
     sheets_dir = overlay_dir / "sheets"
     if sheets_dir.is_dir():
         for path in sorted(sheets_dir.glob("*.toml")):
@@ -390,6 +388,19 @@ def _apply_overlay(pack: RulePack, overlay_dir: Path) -> None:
             for rule in _load_rules(path):
                 pack.rules = [r for r in pack.rules if not (r.id == rule.id and not r.generated)]
                 pack.rules.append(rule)
+    # Checked after the overlay's own fields and rules are in, so that it can name them; generated ids
+    # (REQUIRED, CODE-UNKNOWN, …) are valid too, alone or as one field's instance 'ID@sheet.field'.
+    for rid in head.get("disable", []):
+        base_id, _, target = str(rid).partition("@")
+        if base_id not in GENERATED and not any(r.id == base_id for r in pack.rules):
+            raise _bad(manifest, text, f'"{rid}"', f"要停用的规则“{rid}”不存在",
+                       "请用 tmis rules list 查看规则编号。")
+        if target:
+            sheet_id, _, fcode = target.partition(".")
+            if sheet_id not in pack.sheets or not pack.sheets[sheet_id].has_field(fcode):
+                raise _bad(manifest, text, f'"{rid}"', f"要停用的规则“{rid}”指向的字段 {target} 不存在",
+                           "写法为 规则编号@工作表.字段代码，例如 REQUIRED@basic.health_status。")
+        pack.disabled.add(str(rid))
     for key, value in data.get("kinds", {}).items():
         pack.kinds[key] = value
     pack.settings.update(data.get("settings", {}))
