@@ -1,7 +1,97 @@
-"""CLI commands (being written)."""
+"""`tmis run`: the service (inbox watcher) until stopped, or `--once` for everything waiting."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
 
 import click
 
+from processor.cli.options import config_option
+from processor.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def _setup_logging(config: Config) -> None:
+    level = getattr(logging, config.get("logging", "level"), logging.INFO)
+    logging.getLogger().setLevel(level)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+    if level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl." on every start
+
+
+def _progress_once(intake: Any) -> Any:
+    """run_once with a rich progress bar (only when standard error is a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]处理收件"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), transient=True) as bar:
+        from processor.intake import candidates
+
+        waiting = len(candidates(intake.config.inbox)) + len(candidates(intake.dirs.processing))
+        task = bar.add_task("", total=waiting or None)
+
+        def step(total: int, outcome: Any) -> None:
+            bar.update(task, total=max(total, bar.tasks[0].completed + 1), advance=1,
+                       description=outcome.original_name if outcome is not None else "")
+
+        return intake.run_once(progress=step)
+
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the tmis group."""
+    """Add `run` to the tmis group."""
+
+    @group.command("run")
+    @click.option("--once", is_flag=True, help="处理收件目录中等待的全部文件后退出。")
+    @config_option
+    def run(once: bool, config: Config) -> None:
+        """运行服务：监视收件目录，收到的文件逐个校验、入库、回执，直到收到停止信号。
+
+        \b
+        文件的大小和修改时间持续 intake.stable_seconds 秒不变才会被处理；临时文件（~$*.xlsx、
+        .~lock.*#、*.part、*.tmp、*.crdownload、隐藏文件）不处理。除文件系统事件外，每隔
+        intake.rescan_seconds 秒重新扫描一次。收到 SIGTERM 或 Ctrl+C 时处理完当前文件再退出。
+        上次异常中止时没处理完的文件会在启动时重新处理，不会重复入库。
+
+        \b
+        例：
+          tmis run --config 实例/config.toml          作为服务运行
+          tmis run --once --config 实例/config.toml   处理完等待的文件后退出（退出码 0）
+        """
+        from processor.intake import Intake, watching
+
+        _setup_logging(config)
+        intake = Intake(config)
+        if once:
+            if sys.stderr.isatty():
+                summary = _progress_once(intake)
+            else:
+                summary = intake.run_once()
+            for o in summary.outcomes:
+                log.debug("%s → %s", o.original_name, o.status)
+            click.echo(summary.line())
+            return
+
+        stop, wake = threading.Event(), threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            if stop.is_set():  # a second signal: stop now; the file in hand is redone on the next start
+                raise KeyboardInterrupt
+            log.warning("signal %s received; stopping after the current file", signum)
+            stop.set()
+            wake.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        click.echo(f"tmis 服务已启动：收件目录 {config.inbox}，回执目录 {config.outbox}。按 Ctrl+C 停止。", err=True)
+        try:
+            with watching(config.inbox, wake):
+                summary = intake.serve(stop, wake=wake)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        click.echo(f"服务已停止。{summary.line()}", err=True)

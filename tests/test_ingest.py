@@ -1,0 +1,190 @@
+"""Ingest into the store (SQLite and PostgreSQL): accept modes, persons, re-sending, 一人一号, findings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import COUNTY, SCHOOL_A, SCHOOL_B, Env, make_env, people, workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from processor.ingest import StoreLookupImpl, json_safe
+from processor.pipeline import process_file
+from processor.store.models import Finding, RecordVersion, Submission, Teacher
+
+
+@pytest.fixture
+def env(store_instance: Path, unit_workbook: Path) -> Env:
+    e = make_env(store_instance, unit_workbook)
+    yield e
+    e.engine.dispose()
+
+
+def _send(env: Env, tmp_path: Path, name: str, persons: list, **kw):  # type: ignore[no-untyped-def]
+    path = tmp_path / "drop" / name
+    injected = workbook(env, path, persons, **kw)
+    return process_file(path, env.config, env.pack, env.engine), injected
+
+
+def test_clean_file_is_accepted_with_every_row_pending(env: Env, tmp_path: Path) -> None:
+    persons = people(6, seed=21)
+    out, _ = _send(env, tmp_path, "教师信息.xlsx", persons)
+    assert (out.status, out.errors) == ("accepted", 0)
+    assert out.stored == out.rows > 6
+    versions = env.versions()
+    assert len(versions) == out.rows
+    assert {(v.review_state, v.review_level, v.unit_code, v.submission_id) for v in versions} == {
+        ("pending", "school", SCHOOL_A[0], out.submission_id)}
+    teachers = env.teachers()
+    assert sorted(t.id_number for t in teachers) == sorted(p.id_number for p in persons)
+    assert {(t.status, t.unit_code, t.id_type) for t in teachers} == {("pending", SCHOOL_A[0], "1")}
+    assert Counter(v.category for v in versions)["basic"] == 6
+    (sub,) = env.submissions()
+    assert (sub.status, sub.rows, sub.rows_stored, sub.kind, sub.unit_code) == (
+        "accepted", out.rows, out.rows, "teachers", SCHOOL_A[0])
+
+
+def test_record_data_is_json_with_iso_dates_and_source_cells(env: Env, tmp_path: Path) -> None:
+    persons = people(2, seed=22)
+    _send(env, tmp_path, "教师信息.xlsx", persons)
+    basic = env.versions(RecordVersion.category == "basic")
+    by_number = {v.data["id_number"]: v for v in basic}
+    first = by_number[persons[0].id_number]
+    assert first.data["birth_date"] == persons[0].birth_date.isoformat()
+    assert first.data["name"] == persons[0].name
+    assert (first.source_sheet, first.seq) == ("基本信息", 1)
+    assert (by_number[persons[0].id_number].source_row, by_number[persons[1].id_number].source_row) == (2, 3)
+    assert json_safe((1, "a")) == [1, "a"]
+
+
+def test_seq_numbers_a_persons_rows_of_a_sheet(env: Env, tmp_path: Path) -> None:
+    _send(env, tmp_path, "教师信息.xlsx", people(5, seed=23))
+    for v_list in _by_teacher_and_category(env).values():
+        rows = sorted(v_list, key=lambda v: v.source_row)
+        assert [v.seq for v in rows] == list(range(1, len(rows) + 1))
+
+
+def _by_teacher_and_category(env: Env) -> dict[tuple[int, str], list[RecordVersion]]:
+    out: dict[tuple[int, str], list[RecordVersion]] = {}
+    for v in env.versions():
+        out.setdefault((v.teacher_id, v.category), []).append(v)
+    return out
+
+
+def test_row_mode_stores_the_rows_without_errors(env: Env, tmp_path: Path) -> None:
+    out, injected = _send(env, tmp_path, "教师信息.xlsx", people(8, seed=24), mistakes=[("unknown_code", 1)])
+    assert out.status == "partial"
+    (bad,) = [i for i in injected if i.mistake == "unknown_code"]
+    stored_rows = {(v.source_sheet, v.source_row) for v in env.versions()}
+    assert (bad.sheet, bad.row) not in stored_rows
+    assert out.stored == len(stored_rows) == env.count(RecordVersion)
+    assert out.rows - out.stored >= 1
+
+
+def test_all_mode_stores_nothing_when_a_row_has_errors(env: Env, tmp_path: Path) -> None:
+    env.reload(TMIS_INTAKE_ACCEPT_MODE="all")
+    out, _ = _send(env, tmp_path, "教师信息.xlsx", people(5, seed=25), mistakes=[("unknown_code", 1)])
+    assert (out.status, out.stored) == ("rejected", 0)
+    assert env.count(RecordVersion) == 0 and env.count(Teacher) == 0
+    (sub,) = env.submissions()
+    assert sub.message == "按“全有或全无”方式接收：文件中有错误，整份文件未入库。"
+
+
+def test_all_mode_accepts_a_clean_file(env: Env, tmp_path: Path) -> None:
+    env.reload(TMIS_INTAKE_ACCEPT_MODE="all")
+    out, _ = _send(env, tmp_path, "教师信息.xlsx", people(3, seed=26))
+    assert out.status == "accepted" and out.stored == out.rows == env.count(RecordVersion)
+
+
+def test_rows_of_a_person_whose_basic_row_is_wrong_are_not_stored(env: Env, tmp_path: Path) -> None:
+    persons = people(6, seed=27)
+    out, injected = _send(env, tmp_path, "教师信息.xlsx", persons, mistakes=[("missing_required", 1)])
+    (bad,) = [i for i in injected if i.mistake == "missing_required"]
+    number = persons[bad.person].id_number
+    assert all(v.data.get("id_number") != number for v in env.versions())
+    assert all(t.id_number != number for t in env.teachers())
+    with Session(env.engine) as s:
+        warned = s.scalars(select(Finding).where(Finding.submission_id == out.submission_id,
+                                                 Finding.rule == "ROW-NOT-STORED")).all()
+    assert warned and {f.value for f in warned} == {number}
+    assert {f.severity for f in warned} == {"warning"}
+    assert warned[0].message == f"本行暂未入库：该人员的基本信息（第 {bad.row} 行）有错误"
+    assert warned[0].hint == f"请先改正基本信息工作表第 {bad.row} 行的错误，再重新报送整份文件。"
+    # every other person is stored
+    assert len(env.teachers()) == 5
+
+
+def test_resend_replaces_the_pending_versions(env: Env, tmp_path: Path) -> None:
+    persons = people(5, seed=28)
+    first, _ = _send(env, tmp_path, "教师信息.xlsx", persons, seed=1)
+    pending = env.count(RecordVersion, RecordVersion.review_state == "pending")
+    second, _ = _send(env, tmp_path, "教师信息（修改后）.xlsx", persons, seed=2)
+    assert second.submission_id != first.submission_id and second.status == "accepted"
+    assert env.count(RecordVersion, RecordVersion.review_state == "pending") == pending
+    assert env.count(RecordVersion, RecordVersion.review_state == "superseded") == first.stored
+    assert {v.submission_id for v in env.versions(RecordVersion.review_state == "pending")} == {second.submission_id}
+    assert len(env.teachers()) == 5
+
+
+def test_corrected_file_after_errors_replaces_what_was_stored(env: Env, tmp_path: Path) -> None:
+    persons = people(5, seed=29)
+    first, _ = _send(env, tmp_path, "教师信息.xlsx", persons, mistakes=[("unknown_code", 1)])
+    second, _ = _send(env, tmp_path, "教师信息（修改后）.xlsx", persons)
+    assert (first.status, second.status) == ("partial", "accepted")
+    assert env.count(RecordVersion, RecordVersion.review_state == "pending") == second.stored
+    assert env.count(RecordVersion, RecordVersion.review_state == "superseded") == first.stored
+
+
+def test_person_held_by_another_school_is_a_conflict(env: Env, tmp_path: Path) -> None:
+    taken: set[str] = set()
+    at_a = people(3, seed=30, taken=taken)
+    _send(env, tmp_path, "一中.xlsx", at_a)
+    at_b = people(2, seed=31, school=SCHOOL_B, taken=taken) + [at_a[0]]
+    out, _ = _send(env, tmp_path, "豫章小学.xlsx", at_b, school=SCHOOL_B)
+    assert out.status == "partial"
+    with Session(env.engine) as s:
+        conflicts = s.scalars(select(Finding).where(Finding.submission_id == out.submission_id,
+                                                    Finding.rule == "PERSON-CONFLICT")).all()
+        holder = s.scalars(select(Teacher).where(Teacher.id_number == at_a[0].id_number)).one()
+    assert [(f.sheet, f.severity, f.field) for f in conflicts] == [("基本信息", "error", "id_number")]
+    assert SCHOOL_A[1] in conflicts[0].message
+    assert holder.unit_code == SCHOOL_A[0]
+    b_versions = env.versions(RecordVersion.submission_id == out.submission_id)
+    assert all(v.teacher_id != holder.id for v in b_versions)
+    assert {t.unit_code for t in env.teachers()} == {SCHOOL_A[0], SCHOOL_B[0]}
+    assert len(env.teachers()) == 5
+
+
+def test_unit_that_is_not_a_school_is_rejected(env: Env, tmp_path: Path) -> None:
+    out, _ = _send(env, tmp_path, "区教育局.xlsx", people(2, seed=32), school=COUNTY)
+    assert (out.status, out.stored) == ("rejected", 0)
+    (sub,) = env.submissions()
+    assert sub.message == "模板中的单位 东湖区（360102）不是学校，教师信息应由学校报送"
+    assert env.count(RecordVersion) == 0
+
+
+def test_findings_are_saved_with_the_submission(env: Env, tmp_path: Path) -> None:
+    out, injected = _send(env, tmp_path, "教师信息.xlsx", people(6, seed=33),
+                          mistakes=[("id_checksum", 1), ("unknown_code", 1)])
+    with Session(env.engine) as s:
+        rows = s.scalars(select(Finding).where(Finding.submission_id == out.submission_id)).all()
+        sub = s.get(Submission, out.submission_id)
+    cells = {(f.sheet, f.row, f.column, f.rule) for f in rows}
+    for i in injected:
+        assert (i.sheet, i.row, i.column, i.rule) in cells
+    assert sub.errors == sum(1 for f in rows if f.severity == "error") == out.errors
+    assert sub.warnings == sum(1 for f in rows if f.severity == "warning") == out.warnings
+
+
+def test_store_lookup_finds_persons_elsewhere_and_known(env: Env, tmp_path: Path) -> None:
+    persons = people(3, seed=34)
+    _send(env, tmp_path, "教师信息.xlsx", persons)
+    lookup = StoreLookupImpl(env.engine)
+    keys = [("1", persons[0].id_number), (None, persons[1].id_number), ("1", "110101199003070012")]
+    assert lookup.persons_elsewhere(keys, SCHOOL_B[0]) == {
+        ("1", persons[0].id_number): SCHOOL_A, (None, persons[1].id_number): SCHOOL_A}
+    assert lookup.persons_elsewhere(keys, SCHOOL_A[0]) == {}
+    assert lookup.persons_known(keys) == {("1", persons[0].id_number), (None, persons[1].id_number)}
+    assert lookup.persons_known([("2", persons[0].id_number)]) == set()
