@@ -1,0 +1,31 @@
+"""required: every field in `fields` is filled (when `when` holds); a failed cell counts as filled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from processor.checks.base import EMPTY_VALUES, BlockInfo, Check, Chunk, Hit, register
+
+
+@register
+class Required(Check):
+    kind = "required"
+    skips_invalid = False
+    project = EMPTY_VALUES.__contains__  # memoise on "is it empty?", not on the value
+
+    def start(self, block: BlockInfo) -> Iterable[Hit]:
+        super().start(block)
+        # A whole column missing is reported once by the reader (HEADER-MISSING), or is a field of another
+        # school-type variant of the template: no finding per row for it.
+        self._absent = {f for f in self.fields if f not in block.columns} if self.when is None else set()
+        return ()
+
+    def rows(self, chunk: Chunk) -> Iterable[Hit]:
+        hits = super().rows(chunk)
+        if self._absent:
+            return (h for h in hits if h.field not in self._absent)
+        return hits
+
+    def test(self, values: tuple[Any, ...]) -> Any:
+        return [(f, None) for f, empty in zip(self.fields, values, strict=True) if empty]
