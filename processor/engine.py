@@ -361,6 +361,8 @@ class _Run:
         v, wb = self.v, self.wb
         env = v.env
         env.unit_code = getattr(wb, "unit_code", None)
+        meta = getattr(wb, "meta", None) or {}
+        env.school_type = meta.get("school_type") or v.pack.school_type_for(env.unit_code)
         env.file_keys = {}
         env.file_maps = {}
         env.file_suspects = {}

@@ -583,7 +583,7 @@ def test_core_pack_template_has_every_category_sheet_with_dropdowns(core_pack, c
     assert sheets[0].name == "基本信息" and sheets[-1].name == "联系方式"
     for sheet in sheets:
         ws = book[sheet.name]
-        fields = template_fields(sheet, None, core_pack)
+        fields = template_fields(sheet, core_pack.school_type_for(UNIT_CODE), core_pack)
         assert [c.value for c in ws[1]] == [f.header for f in fields], sheet.id
         for col, f in enumerate(fields, start=1):
             if f.is_coded:
@@ -608,7 +608,20 @@ def test_core_pack_template_survives_libreoffice(core_pack, core_template, tmp_p
     book = openpyxl.load_workbook(converted)
     basic = book["基本信息"]
     assert basic.column_dimensions[_column(basic, "身份证件号")].number_format == "@"
-    coded = sum(1 for s in core_pack.sheets_for_kind("teachers") for f in s.input_fields if f.is_coded)
+    from processor.workbook.template import template_fields
+
+    school_type = core_pack.school_type_for(UNIT_CODE)
+    coded = sum(1 for s in core_pack.sheets_for_kind("teachers")
+                for f in template_fields(s, school_type, core_pack) if f.is_coded)
     kept = sum(1 for s in core_pack.sheets_for_kind("teachers") for dv in book[s.name].data_validations.dataValidation
                if dv.type == "list")
     assert kept == coded
+
+
+def test_school_template_follows_the_school_type_of_its_code(core_pack, tmp_path):
+    path = write_template(tmp_path / "k.xlsx", core_pack, "teachers", "1136010001", "东湖区第一幼儿园",
+                          issued_at=ISSUED)
+    headers = [c.value for c in openpyxl.load_workbook(path)["基本信息"][1]]
+    assert "*是否全日制学前教育专业毕业" in headers
+    assert "是否受过特教专业培养培训" not in headers and "*是否受过特教专业培养培训" not in headers
+    assert read_meta(path)["school_type"] == "kindergarten"

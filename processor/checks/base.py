@@ -65,6 +65,7 @@ class CheckEnv:
     shared: dict[str, Any] = field(default_factory=dict)  # caches several checks share (across files)
     # per file (set by the engine before each workbook)
     unit_code: str | None = None
+    school_type: str | None = None  # template variant of the file's school (None: unknown)
     file_keys: dict[tuple[str, str], set[Any]] = field(default_factory=dict)  # (sheet, field) → values in file
     # (sheet, key field, value field) → {key: value} of that sheet in the file (first row per key wins)
     file_maps: dict[tuple[str, str, str], dict[Any, Any]] = field(default_factory=dict)

@@ -19,6 +19,12 @@ class Required(Check):
         # A whole column missing is reported once by the reader (HEADER-MISSING), or is a field of another
         # school-type variant of the template: no finding per row for it.
         self._absent = {f for f in self.fields if f not in block.columns} if self.when is None else set()
+        # A field of some school types only (幼儿园, 特教) is required only from a school of those types.
+        school_type = self.env.school_type
+        for f in self.fields:
+            variants = block.sheet.field(f).variants if block.sheet.has_field(f) else ()
+            if variants and school_type not in variants:
+                self._absent.add(f)
         return ()
 
     def rows(self, chunk: Chunk) -> Iterable[Hit]:

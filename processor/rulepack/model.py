@@ -239,6 +239,18 @@ class RulePack:
                 return s
         return None
 
+    def school_type_for(self, unit_code: str | None) -> str | None:
+        """The template variant of a school: [settings] school_type_by_prefix on its 10-digit code, else
+        default_school_type; None for an unknown or non-school unit."""
+        if not unit_code or len(unit_code) != 10 or not unit_code.isdigit():
+            return None
+        by_prefix = self.settings.get("school_type_by_prefix") or {}
+        for prefix, variant in sorted(by_prefix.items(), key=lambda kv: -len(kv[0])):
+            if unit_code.startswith(str(prefix)):
+                return str(variant)
+        default = self.settings.get("default_school_type")
+        return str(default) if default else None
+
     def active_rules(self) -> list[RuleDef]:
         """Rules in force: every rule whose id (or 'ID@sheet.field' instance id) is not switched off."""
         out = []

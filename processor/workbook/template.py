@@ -124,11 +124,12 @@ def template_fields(sheet: SheetSpec, school_type: str | None, pack: RulePack | 
     return out
 
 
-def _default_school_type(pack: RulePack, school_type: str | None) -> str | None:
+def _default_school_type(pack: RulePack, school_type: str | None, unit_code: str | None = None) -> str | None:
+    """An explicit --school-type, else the school's own variant from its code; None (every variant's
+    fields, none starred) for a unit that is not a school."""
     if school_type:
         return school_type
-    value = pack.settings.get("default_school_type")
-    return str(value) if value else None
+    return pack.school_type_for(unit_code)
 
 
 def school_types(pack: RulePack) -> list[str]:
@@ -562,7 +563,7 @@ def build_template(pack: RulePack, kind: str, unit_code: str, unit_name: str, *,
     if school_type and school_type not in school_types(pack):
         known = "、".join(school_types(pack)) or "（规则包未定义任何学校类型变体）"
         raise TemplateError(f"未知的学校类型“{school_type}”", hint=f"可用的学校类型：{known}。")
-    school_type = _default_school_type(pack, school_type)
+    school_type = _default_school_type(pack, school_type, unit_code)
     issued = (issued_at or datetime.now().astimezone()).isoformat(timespec="seconds")
     fields = {s.id: template_fields(s, school_type, pack) for s in sheets}
     wb = Workbook()
