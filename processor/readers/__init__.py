@@ -44,7 +44,7 @@ def read_workbook(path: str | Path, pack: RulePack, limits: Limits | None = None
         sources: list[Any] = [CsvSheet(path, name, limits)]
         items: list[tuple[str, str]] = []
     else:
-        sources, items = open_workbook(path, name, limits)
+        sources, items = open_workbook(path, name, limits, check)
     meta = _meta(path, items, check.format)
     detector = SheetDetector(pack, meta)
     blocks = [b for b in (detector.detect(s) for s in sources) if b is not None]

@@ -1,13 +1,15 @@
-"""Workbooks (.xlsx/.xlsm/.xlsb/.xls/.ods) through python-calamine: one SheetSource per worksheet, rows streamed."""
+"""Workbooks (.xlsx/.xlsm/.xlsb/.xls/.ods): one SheetSource per worksheet, through python-calamine or, for big
+.xlsx/.xlsm sheets (xlsx_stream.STREAM_MIN_CELLS cells and more), the streaming reader."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from processor.errors import InputError
-from processor.readers.guard import HINT_PASSWORD, HINT_RESAVE, Limits
+from processor.readers.guard import HINT_PASSWORD, HINT_RESAVE, FileCheck, Limits
 
 META_SHEET = "_tmis"
 _PASSTHROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
@@ -50,9 +52,34 @@ class ExcelSheet:
             row = next(it, None)
 
 
-def open_workbook(path: Path, name: str, limits: Limits) -> tuple[list[ExcelSheet], list[tuple[str, str]]]:
-    """The worksheets of a workbook (calamine) and the key/value rows of its hidden `_tmis` sheet."""
+def _big_sheets(path: Path, name: str, check: FileCheck | None) -> dict[str, str]:
+    """Sheet name → XML part for the .xlsx/.xlsm sheets big enough to stream (none for other formats)."""
+    from processor.readers import xlsx_stream
+
+    if check is None or check.format not in ("xlsx", "xlsm") or not check.sheet_parts:
+        return {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return {sheet: part for sheet, part in check.sheet_parts.items()
+                    if xlsx_stream.estimate_cells(zf, part) >= xlsx_stream.STREAM_MIN_CELLS}
+    except Exception as exc:  # noqa: BLE001 - the guard read this zip already; a failure now is damage
+        raise _corrupt(name, exc) from exc
+
+
+def open_workbook(path: Path, name: str, limits: Limits,
+                  check: FileCheck | None = None) -> tuple[list[Any], list[tuple[str, str]]]:
+    """The worksheets of a workbook and the key/value rows of its hidden `_tmis` sheet.
+
+    With the guard's FileCheck, .xlsx/.xlsm sheets of xlsx_stream.STREAM_MIN_CELLS cells or more are
+    streamed (xlsx_stream.StreamSheet, bounded memory) and the rest read by calamine; once one sheet is
+    streamed, the `_tmis` sheet is read by the streaming reader too (calamine would load every shared
+    string a second time)."""
     from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
+
+    from processor.readers.xlsx_stream import StreamBook, StreamSheet
+
+    big = _big_sheets(path, name, check)
+    book = StreamBook(path, name, date1904=check.date1904) if big and check is not None else None
 
     try:
         wb = CalamineWorkbook.from_path(str(path))
@@ -62,12 +89,26 @@ def open_workbook(path: Path, name: str, limits: Limits) -> tuple[list[ExcelShee
         if isinstance(exc, _PASSTHROUGH):
             raise
         raise _corrupt(name, exc) from exc
-    sheets: list[ExcelSheet] = []
+    sheets: list[Any] = []
     meta_items: list[tuple[str, str]] = []
     cells = 0
     try:
         for info in wb.sheets_metadata:
             if info.typ != SheetTypeEnum.WorkSheet:
+                continue
+            hidden = info.visible != SheetVisibleEnum.Visible
+            is_meta = info.name.strip().lower() == META_SHEET
+            part = big.get(info.name) or (check.sheet_parts.get(info.name) if is_meta and book and check else None)
+            if book is not None and part:
+                stream = StreamSheet(book, part, info.name, hidden)
+                if is_meta:
+                    meta_items.extend(_meta_rows(row for _, row in stream.rows()))
+                    continue
+                cells += stream.height * stream.width
+                if cells > limits.max_cells:
+                    raise InputError(f"文件的单元格总数超过上限 {limits.max_cells} 个", file=name,
+                                     hint="请删除多余的行列，或把数据分成几个文件提交。")
+                sheets.append(stream)
                 continue
             try:
                 sheet = wb.get_sheet_by_name(info.name)
@@ -77,12 +118,8 @@ def open_workbook(path: Path, name: str, limits: Limits) -> tuple[list[ExcelShee
                 if isinstance(exc, _PASSTHROUGH):
                     raise
                 raise _corrupt(name, exc) from exc
-            if info.name.strip().lower() == META_SHEET:
-                for n, row in enumerate(sheet.iter_rows()):
-                    if n >= 2000:
-                        break
-                    if len(row) >= 2:
-                        meta_items.append((_meta_text(row[0]), _meta_text(row[1])))
+            if is_meta:
+                meta_items.extend(_meta_rows(sheet.iter_rows()))
                 continue
             if sheet.height > limits.max_rows:
                 raise InputError(f"工作表“{info.name}”有 {sheet.height} 行，超过上限 {limits.max_rows} 行", file=name,
@@ -91,7 +128,7 @@ def open_workbook(path: Path, name: str, limits: Limits) -> tuple[list[ExcelShee
             if cells > limits.max_cells:
                 raise InputError(f"文件的单元格总数超过上限 {limits.max_cells} 个", file=name,
                                  hint="请删除多余的行列，或把数据分成几个文件提交。")
-            sheets.append(ExcelSheet(sheet, info.name, info.visible != SheetVisibleEnum.Visible))
+            sheets.append(ExcelSheet(sheet, info.name, hidden))
     finally:
         # The sheets keep their own data; the workbook handle (open file) is no longer needed.
         try:
@@ -100,6 +137,17 @@ def open_workbook(path: Path, name: str, limits: Limits) -> tuple[list[ExcelShee
             if isinstance(exc, _PASSTHROUGH):
                 raise
     return sheets, meta_items
+
+
+def _meta_rows(rows: Any) -> list[tuple[str, str]]:
+    """Key/value pairs from the first 2,000 rows of the `_tmis` sheet."""
+    items: list[tuple[str, str]] = []
+    for n, row in enumerate(rows):
+        if n >= 2000:
+            break
+        if len(row) >= 2:
+            items.append((_meta_text(row[0]), _meta_text(row[1])))
+    return items
 
 
 def _meta_text(value: Any) -> str:

@@ -1,0 +1,134 @@
+"""`tmis demo`: a demo province end to end, the pipeline run once, a summary of where everything went."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from processor.cli import main
+from processor.config import load_config
+from processor.demo import UNITS_CSV, demo_schools, load_units, run_demo
+from processor.store.db import open_store, session_scope
+from processor.store.models import Finding, Submission, Unit
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """One small demo through the CLI (real LibreOffice for the .xls when installed)."""
+    root = tmp_path_factory.mktemp("demo") / "演示"
+    result = CliRunner().invoke(main, ["demo", "--dir", str(root), "--schools", "5", "--seed", "7"])
+    return root, result
+
+
+def test_demo_units_are_real_jiangxi_divisions_with_valid_parents():
+    rows = load_units()
+    codes = {c for c, _, _ in rows}
+    assert ("360000", "江西省", "") in rows
+    assert ("360100", "南昌市", "360000") in rows
+    assert ("360102", "东湖区", "360100") in rows
+    for code, _name, parent in rows[1:]:
+        assert parent in codes
+        if len(code) == 6:
+            assert code[:4] == parent[:4] or parent == "360000"
+    schools = [r for r in rows if len(r[0]) == 10]
+    assert len(schools) >= 50
+    assert all(c[:2] in ("21", "31", "34") and c[2:4] == "36" for c, _, _ in schools)
+    assert UNITS_CSV.read_text(encoding="utf-8").startswith("代码,名称,上级代码\n")
+
+
+def test_demo_schools_beyond_the_list_are_synthesised_under_real_counties():
+    schools = demo_schools(60)
+    assert len({s.code for s in schools}) == 60
+    counties = {c for c, _, _ in load_units() if len(c) == 6}
+    assert all(s.county_code in counties for s in schools)
+
+
+def test_demo_runs_end_to_end_and_says_where_outputs_went(demo_run):
+    root, result = demo_run
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"演示完成：{root.resolve()}" in out
+    assert f"{root.resolve() / 'outbox'}/" in out
+    assert f"{root.resolve() / 'var' / 'archive'}/" in out
+    assert f"{root.resolve() / 'var' / 'quarantine'}/" in out
+    assert "数据库：sqlite:///" in out
+    assert "接下来可以试试" in out and "tmis units show 360000" in out
+    assert "重复提交：教师信息采集表_" in out
+    assert "不是表格的文件：东湖区教师培训通知（扫描件）.pdf → 无法识别" in out
+    assert list((root / "inbox").iterdir()) == []
+
+
+def test_demo_files_all_end_archived_or_quarantined(demo_run):
+    root, result = demo_run
+    assert result.exit_code == 0, result.output
+    config = load_config(root / "config.toml", required=True)
+    with session_scope(open_store(config)) as session:
+        subs = session.scalars(select(Submission)).all()
+        statuses = sorted(s.status for s in subs)
+        units = session.scalars(select(Unit.code)).all()
+    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF.
+    assert len(subs) == 6
+    assert "unreadable" in statuses
+    for sub in subs:
+        assert Path(sub.archived_path).exists(), sub.original_name
+    assert "360000" in units and len([u for u in units if len(u) == 10]) == 5
+    quarantined = [p for p in (root / "var" / "quarantine").iterdir() if not p.name.endswith(".reason.txt")]
+    assert [p.name.split("__", 1)[1] for p in quarantined] == ["东湖区教师培训通知（扫描件）.pdf"]
+    xls_sent = shutil.which("soffice") is not None
+    assert any(s.original_name.endswith(".xls") for s in subs) == xls_sent
+
+
+def test_demo_findings_are_exactly_the_injected_mistakes(tmp_path: Path):
+    result = run_demo(tmp_path / "d", schools=6, seed=11, xls=False)
+    config = load_config(result.config_path, required=True)
+    with session_scope(open_store(config)) as session:
+        found: dict[str, set[tuple]] = {}
+        for sub, f in session.execute(select(Submission, Finding).join(Finding, Finding.submission_id == Submission.id)):
+            if f.sheet is not None and f.rule != "ROW-NOT-STORED":
+                found.setdefault(sub.original_name, set()).add((f.sheet, f.row, f.column, f.rule))
+    checked = 0
+    for demo_file in result.files:
+        if demo_file.scenario not in ("clean", "mistakes", "new-teachers"):
+            continue
+        want = {(i.sheet, i.row, i.column, i.rule) for i in demo_file.injected if i.rule}
+        assert found.get(demo_file.name, set()) == want, demo_file.name
+        checked += 1
+    assert checked == 5
+
+
+def test_demo_refuses_an_existing_demo_without_force_and_resets_with_it(tmp_path: Path):
+    root = tmp_path / "d"
+    run_demo(root, schools=2, seed=3, xls=False)
+    again = CliRunner().invoke(main, ["demo", "--dir", str(root), "--schools", "2"])
+    assert again.exit_code == 1
+    assert "演示目录已存在，未作任何改动" in again.output and "--force" in again.output
+    forced = CliRunner().invoke(main, ["demo", "--dir", str(root), "--schools", "2", "--seed", "3", "--force"])
+    assert forced.exit_code == 0, forced.output
+    config = load_config(root / "config.toml", required=True)
+    with session_scope(open_store(config)) as session:
+        # 2 schools + the PDF, once: the reset started from an empty database (the re-send is no new row).
+        assert len(session.scalars(select(Submission)).all()) == 3
+
+
+def test_demo_never_touches_a_folder_it_did_not_make(tmp_path: Path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "成绩.xlsx").write_bytes(b"keep me")
+    result = CliRunner().invoke(main, ["demo", "--dir", str(root), "--force"])
+    assert result.exit_code == 1
+    assert "不是 tmis demo 建立的演示目录，未作任何改动" in result.output
+    assert [p.name for p in root.iterdir()] == ["成绩.xlsx"]
+
+
+def test_demo_csv_is_a_gb18030_legacy_export(demo_run):
+    root, result = demo_run
+    assert result.exit_code == 0, result.output
+    archived = [p for p in (root / "var" / "archive").rglob("*.csv")]
+    assert len(archived) == 1
+    rows = list(csv.reader(archived[0].read_bytes().decode("gb18030").splitlines()))
+    assert rows[0][:3] == ["姓名", "曾用名", "性别"] and len(rows) > 8
