@@ -42,7 +42,7 @@ from processor.feedback import (
     write_notice,
     write_report,
 )
-from processor.findings import ERROR, Finding
+from processor.findings import ERROR, WARNING, Finding
 from processor.ingest import REJECTED, UNREADABLE, StoreLookupImpl, ingest, save_findings, status_for
 from processor.store.models import Submission, Unit
 
@@ -174,6 +174,24 @@ def _unit_problem(unit_code: str | None, unit: Unit | None, name: str) -> Findin
     return None
 
 
+_SCHOOL_CODE_IN_NAME = re.compile(r"(?<!\d)\d{10}(?!\d)")
+
+
+def _unit_from_name(session: Session, name: str) -> tuple[str | None, Finding | None]:
+    """The one known school whose 10-digit code appears in the file name, with a warning saying so."""
+    codes = sorted(set(_SCHOOL_CODE_IN_NAME.findall(name)))
+    if not codes:
+        return None, None
+    schools = session.scalars(select(Unit).where(Unit.code.in_(codes), Unit.level == "school")).all()
+    if len(schools) != 1:
+        return None, None
+    school = schools[0]
+    return school.code, Finding(
+        None, None, None, None, school.code, "UNIT-FROM-FILENAME", WARNING,
+        f"文件“{name}”中没有本系统模板的单位信息，已按文件名中的学校标识码 {school.code} 认定为{school.name}报送",
+        "如果不是本校的文件，请立即联系上级管理员；今后请使用本校的官方模板填写，系统即可自动识别报送学校。")
+
+
 _RULE_ERRORS_LOGGED: set[str] = set()
 
 
@@ -295,7 +313,14 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
                            unit_code=getattr(wb, "unit_code", None))
 
     unit_code = getattr(wb, "unit_code", None) or None
+    guessed: Finding | None = None
     with Session(engine) as session:
+        if unit_code is None:
+            # A legacy export or a school's own workbook carries no template metadata: a known school's
+            # 10-digit code in the file name identifies the sender (said to the school as a warning).
+            unit_code, guessed = _unit_from_name(session, name)
+            if unit_code:
+                wb.unit_code = unit_code
         unit = session.get(Unit, unit_code) if unit_code else None
         unit_name = unit.name if unit else (wb.meta or {}).get("unit_name")
         unit_level = unit.level if unit else None
@@ -307,6 +332,8 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
     findings = _school_findings(result, name)
     if problem is not None:
         findings.insert(0, problem)
+    elif guessed is not None:
+        findings.insert(0, guessed)
 
     accept_mode = config.get("intake", "accept_mode")
     sheet_order = {}
@@ -327,7 +354,7 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
                 raise
             log.warning("%s: concurrent change while storing (%s); validating again", name, exc.orig)
             result = validator.validate(wb)
-            findings = ([problem] if problem else []) + _school_findings(result, name)
+            findings = ([problem] if problem else [guessed] if guessed else []) + _school_findings(result, name)
     raise AssertionError("unreachable")
 
 

@@ -60,3 +60,11 @@ def test_every_setting_has_a_comment_above_it() -> None:
         if j < 0 or not lines[j].startswith("#"):
             undocumented.append(m.group(1))
     assert undocumented == []
+
+
+def test_usage_errors_are_in_chinese() -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["check", "--format", "xml", "x.xlsx"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == "错误：'--format' 的值无效：'xml' 不在可选值 'text', 'json' 之中。"

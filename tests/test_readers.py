@@ -217,7 +217,7 @@ def test_header_below_title_rows_is_found(pack, tmp_path):
                              "remarks": 5}
     assert [(n, cells[0]) for n, cells in rows_of(block)] == [(4, "张三"), (5, "李四")]
     assert wb.findings == []
-    assert (wb.format, wb.kind, wb.unit_code, wb.date1904) == ("xlsx", "new-teachers", None, False)
+    assert (wb.format, wb.kind, wb.unit_code, wb.date1904) == ("xlsx", "teachers", None, False)
 
 
 def test_two_row_merged_header_with_group_title(pack, tmp_path):
@@ -640,7 +640,7 @@ def test_limits_from_config():
 
     cfg = load_config(Path("/nonexistent/config.toml"), environ={"TMIS_INTAKE_MAX_ROWS": "500"})
     limits = Limits.from_config(cfg)
-    assert (limits.max_rows, limits.max_file_bytes, limits.max_uncompressed_bytes) == (500, 50 * MB, 800 * MB)
+    assert (limits.max_rows, limits.max_file_bytes, limits.max_uncompressed_bytes) == (500, 300 * MB, 3000 * MB)
 
 
 def test_calamine_row_offsets_are_absolute(pack, tmp_path):
@@ -652,3 +652,16 @@ def test_calamine_row_offsets_are_absolute(pack, tmp_path):
     block = read_workbook(save(wb, tmp_path / "o.xlsx"), pack).blocks[0]
     assert (block.header_row, block.columns) == (4, {"name": 2, "id_number": 3, "mobile": 4})
     assert rows_of(block) == [(5, ["", "", "张三", "11010519491231002X", "13800138000"])]
+
+
+def test_report_sheets_of_a_returned_workbook_are_not_unknown(pack, tmp_path):
+    import openpyxl
+
+    path = basic_workbook(tmp_path / "a.xlsx")
+    book = openpyxl.load_workbook(path)
+    for title in ("错误清单", "汇总", "汇总1"):
+        book.create_sheet(title).append(["序号", "工作表", "行"])
+    book.save(path)
+    wb = read_workbook(path, pack)
+    assert [b.spec.id for b in wb.blocks] == ["basic"]
+    assert [f.rule for f in wb.findings] == []

@@ -8,7 +8,10 @@ from typing import Any
 
 import click
 
+from processor.cli import zh
 from processor.errors import TmisError
+
+zh.install()
 
 
 class TmisGroup(click.Group):

@@ -188,7 +188,8 @@ def list_cmd(level_text: str | None, under: str | None, config: Config) -> None:
 
 @units.command("template")
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="输出的 .xlsx 文件。")
-def template_cmd(out: Path) -> None:
+@config_option
+def template_cmd(out: Path, config: Config) -> None:
     """生成空白的单位与人员导入表（「单位」「人员」两张表，另附「说明」和示例）。
 
     \b

@@ -14,6 +14,9 @@ from processor.rulepack.model import FieldSpec, RulePack, SheetSpec, fold_name
 
 HEADER_SCAN_ROWS = 20
 IGNORED_SHEETS = {fold_name(n) for n in ("说明", "填表说明", "_tmis", "_codes")}
+# Sheets tmis adds to the workbook it sends back (feedback.py); a school that corrects that copy and sends
+# it again must not be told they are unknown. A trailing number (汇总1) is a renamed clash.
+REPORT_SHEETS = {fold_name(n) for n in ("错误清单", "警告清单", "汇总", "回执")}
 _BRACKETED = re.compile(r"[（(【\[<《][^）)】\]>》]*[）)】\]>》]$")
 _BLANK = " \t\r\n\u3000\xa0\u200b\u200c\u200d\ufeff"
 
@@ -252,7 +255,8 @@ class SheetDetector:
     def detect(self, source: SheetSource) -> SheetBlock | None:
         """A SheetBlock for a sheet, or None (ignored; a visible sheet with data adds SHEET-UNKNOWN)."""
         title = source.title
-        if fold_name(title).lower() in IGNORED_SHEETS or fold_name(title) in IGNORED_SHEETS:
+        if (fold_name(title).lower() in IGNORED_SHEETS or fold_name(title) in IGNORED_SHEETS
+                or fold_name(title).rstrip("0123456789") in REPORT_SHEETS):
             return None
         head: list[list[Any]] = []
         has_data = False
@@ -346,6 +350,6 @@ def infer_kind(pack: RulePack, blocks: list[SheetBlock]) -> str | None:
         return None
     new_ids = set(pack.kinds.get("new-teachers", {}).get("sheets", []) or
                   [s.id for s in pack.sheets.values() if s.new_teacher])
-    if new_ids and all(b.spec.id in new_ids for b in blocks):
+    if new_ids and {b.spec.id for b in blocks} == new_ids:
         return "new-teachers"
     return "teachers" if "teachers" in pack.kinds or not pack.kinds else next(iter(pack.kinds))

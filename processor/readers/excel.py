@@ -36,8 +36,13 @@ class ExcelSheet:
         if start is None or end is None:
             return
         r0, c0 = start
-        it = iter(self._sheet.iter_rows())
-        first = next(it, None)
+        try:
+            it = iter(self._sheet.iter_rows())
+            first = next(it, None)
+        except _PASSTHROUGH:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - see below
+            raise _corrupt(self.title, exc) from None
         if first is None:
             return
         # python-calamine 0.9 yields rows from row 0 (leading empty rows included) but columns from the
@@ -49,7 +54,12 @@ class ExcelSheet:
         while row is not None:
             yield index, (pad + row) if pad else row
             index += 1
-            row = next(it, None)
+            try:
+                row = next(it, None)
+            except _PASSTHROUGH:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - calamine panics (a Rust PanicException) on absurd cells
+                raise _corrupt(self.title, exc) from None
 
 
 def _big_sheets(path: Path, name: str, check: FileCheck | None) -> dict[str, str]:

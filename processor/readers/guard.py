@@ -116,8 +116,8 @@ class SheetScan:
 class Limits:
     """Ceilings for one input file (from [intake] in config.toml)."""
 
-    max_file_bytes: int = 50 * MB
-    max_uncompressed_bytes: int = 800 * MB
+    max_file_bytes: int = 300 * MB
+    max_uncompressed_bytes: int = 3000 * MB
     max_rows: int = 1_100_000
     max_cells: int = 60_000_000
     max_members: int = 10_000

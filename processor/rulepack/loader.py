@@ -22,6 +22,7 @@ from processor.rulepack.model import (
     fold_name,
 )
 
+ALIAS_COLUMNS = ("short_name", "alpha2", "alpha3")
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 FIELD_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -202,6 +203,8 @@ def _load_table(path: Path, meta: dict[str, Any], existing: CodeTable | None = N
         if code in entries and not existing:
             raise RulePackError(f"代码 {code} 重复", file=path, place=f"第 {row['__line__']} 行")
         aliases = tuple(a.strip() for a in (row.get("aliases") or "").split("|") if a.strip())
+        # Other names a table carries in columns of their own (GB/T 4762 简称, GB/T 2659 letter codes).
+        aliases += tuple(v.strip() for c in ALIAS_COLUMNS if (v := row.get(c) or "").strip())
         selectable = (row.get("selectable") or "").strip().lower() not in ("0", "false", "no", "否")
         entries[code] = CodeEntry(code=code, name=name, parent=(row.get("parent") or "").strip() or None,
                                   aliases=aliases, note=(row.get("note") or "").strip(), selectable=selectable)

@@ -253,6 +253,15 @@ class RulePack:
 
     def active_rules(self) -> list[RuleDef]:
         """Rules in force: every rule whose id (or 'ID@sheet.field' instance id) is not switched off."""
+        key = (id(self.rules), len(self.rules), frozenset(self.disabled))
+        cached = self.__dict__.get("_active")
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
+        out = self._active_rules()
+        self.__dict__["_active"] = (key, out)
+        return list(out)
+
+    def _active_rules(self) -> list[RuleDef]:
         out = []
         for r in self.rules:
             if r.id in self.disabled:

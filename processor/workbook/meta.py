@@ -26,7 +26,7 @@ _MAX_META_ROWS = 2000
 _MAX_VALUE = 4000
 _MAX_XML_BYTES = 2_000_000
 _SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xla", ".xlsb", ".ods", ".et", ".ett"}
-_DEFAULT_MAX_UNCOMPRESSED_MB = 800.0
+_DEFAULT_MAX_UNCOMPRESSED_MB = 3000.0
 
 _NS_CUSTOM = "{http://schemas.openxmlformats.org/officeDocument/2006/custom-properties}"
 _NS_META = "{urn:oasis:names:tc:opendocument:xmlns:meta:1.0}"
