@@ -252,6 +252,14 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
                         f"（{t.unit_code}）有记录，一人只能有一条教师记录",
                 hint="如属调动，请由调入学校发起调动流程；如身份证件号填错，请改正后重新报送。"))
 
+    # A sub-record whose number matches no 基本信息 row may belong to a person whose 基本信息 row has an error
+    # (often the identity number itself): point at that row rather than saying the person is missing.
+    bad_basic_by_name: dict[str, int] = {}
+    for rec in rows_by_sheet.get(person_sheet, []):
+        name = rec.values.get("name")
+        if rec.has_error and isinstance(name, str) and name:
+            bad_basic_by_name.setdefault(name, rec.excel_row)
+
     # 3. Decide row by row.
     accepted: dict[str, list[tuple[Any, PersonKey, int]]] = defaultdict(list)  # sheet → (rec, key, seq)
     for sid, records in rows_by_sheet.items():
@@ -267,7 +275,15 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
             else:
                 key = person_of_number.get(number) or own_by_number.get(number) if number else None
             if key is None:
-                if not rec.has_error:
+                basic_title = counts.get(person_sheet, SheetCount('', '基本信息')).title
+                bad_row = bad_basic_by_name.get(rec.values.get("name"))  # type: ignore[arg-type]
+                if not rec.has_error and bad_row is not None:
+                    added.append(_not_stored(
+                        title, rec, block, number,
+                        f"{basic_title}第 {bad_row} 行（同名人员 {rec.values.get('name')}）有错误，"
+                        f"该行的身份证件号与本行的 {number or '（空）'} 不一致或有误",
+                        f"请先改正{basic_title}工作表第 {bad_row} 行，使两处身份证件号一致，再重新报送整份文件。"))
+                elif not rec.has_error:
                     added.append(_not_stored(title, rec, block, number,
                                              f"身份证件号为 {number or '（空）'} 的人员在本文件的"
                                              f"{counts.get(person_sheet, SheetCount('', '基本信息')).title}中没有记录，"

@@ -188,3 +188,16 @@ def test_store_lookup_finds_persons_elsewhere_and_known(env: Env, tmp_path: Path
     assert lookup.persons_elsewhere(keys, SCHOOL_A[0]) == {}
     assert lookup.persons_known(keys) == {("1", persons[0].id_number), (None, persons[1].id_number)}
     assert lookup.persons_known([("2", persons[0].id_number)]) == set()
+
+
+def test_sub_record_of_a_person_whose_basic_row_has_a_bad_number_points_at_that_row(
+        instance: Path, unit_workbook: Path, tmp_path: Path) -> None:
+    env = make_env(instance, unit_workbook)
+    injected = workbook(env, tmp_path / "a.xlsx", people(3, seed=8), mistakes=[("id_checksum", 1)])
+    bad_row = injected[0].row
+    outcome = process_file(tmp_path / "a.xlsx", env.config, env.pack, env.engine)
+    report = next((env.outbox / "3601020001").glob("*.json")).read_text(encoding="utf-8")
+    env.engine.dispose()
+    assert outcome.status == "partial"
+    assert f"基本信息第 {bad_row} 行（同名人员" in report
+    assert "在本文件的基本信息中没有记录" not in report
