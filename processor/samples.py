@@ -712,9 +712,8 @@ MISTAKES: dict[str, Mistake] = {m.id: m for m in (
     Mistake("work_age14", "14 岁参加工作", "basic", "work_start_month", "DATE-WORK-AGE16", "warning"),
     Mistake("duplicate_person", "同一人在基本信息中出现两次", "basic", "id_number", "ID-DUPLICATE", "error"),
     Mistake("orphan_record", "子表记录的人员没有基本信息", "study", "id_number", "REF-NO-BASIC", "error"),
-    # No rule of the core pack flags it (the annotated workbook escapes it); a pack that adds a FORMULA
-    # cell rule or a pattern on 姓名 is expected to report it.
-    Mistake("formula_text", "姓名单元格写成公式文本“=1+1”", "basic", "name", None, None),
+    # The core pack's NAME-CHARS (a pattern on 姓名) reports it; the annotated workbook escapes it.
+    Mistake("formula_text", "姓名单元格写成公式文本“=1+1”", "basic", "name", "NAME-CHARS", "error"),
 )}
 
 
@@ -723,7 +722,7 @@ def expected_rule(pack: RulePack | None, mistake: Mistake) -> tuple[str | None, 
 
     Rule ids are data: the pack may name a check differently, so the rule is looked up by what it checks
     (kind, part, fields) and the injector's default is used when nothing matches."""
-    if pack is None or (mistake.rule is None and mistake.id != "formula_text"):
+    if pack is None or mistake.rule is None:
         return mistake.rule, mistake.severity, mistake.field
     rules = pack.active_rules()
     basic = "basic"
