@@ -46,7 +46,7 @@ class RulePackError(TmisError):
 
 
 class InputError(TmisError):
-    """An input file cannot be read or recognised (``tmis check`` exit code 2)."""
+    """An input file or argument cannot be read, recognised or used, or the command refuses it (exit code 2)."""
 
     exit_code = 2
 

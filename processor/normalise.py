@@ -21,6 +21,10 @@ Choices worth knowing:
   (serials in that range are dates of 1902–1908, implausible here): a date field then lacks month and day.
 * Eight-digit numbers 19000101–20991231 are YYYYMMDD; six-digit 190001–209912 are YYYYMM.
 * Dates must fall in 1900–2099.
+* Excel counts 1900 as a leap year: serial 60 is its 1900-02-29, which does not exist, and is DATE-INVALID
+  (info ``excel_1900``). Readers (python-calamine) turn a date-formatted 60 into 1900-02-28, the same
+  date as serial 59, so a date cell of 1900-02-28 is DATE-INVALID as well: it cannot be told apart, and
+  no teacher's date is in February 1900.
 """
 
 from __future__ import annotations
@@ -266,6 +270,8 @@ _RE_TIME_TAIL = re.compile(r"^(.+?)(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$"
 _EPOCH_1900 = dt.date(1899, 12, 30)
 _EPOCH_1904 = dt.date(1904, 1, 1)
 _MAX_SERIAL = 2958465  # 9999-12-31
+_EXCEL_LEAP_DAY = "1900-02-29 并不存在（Excel 的历史遗留日期）"
+_EXCEL_FEB28 = dt.date(1900, 2, 28)  # what readers give for Excel's serial 60 (and 59) in a date cell
 
 # A parsed date-like value: (year, month or None, day or None), or an issue.
 _Parsed = tuple[int, int | None, int | None]
@@ -276,8 +282,10 @@ _TYPE_NAMES = {"date": ("日期", "YYYY-MM-DD", "2016-09-01"), "month": ("年月
 
 def _invalid(kind: str, reason: str) -> Cell:
     type_name, date_format, example = _TYPE_NAMES[kind]
-    return Cell(None, DATE_INVALID,
-                {"type_name": type_name, "date_format": date_format, "example": example, "reason": reason})
+    info = {"type_name": type_name, "date_format": date_format, "example": example, "reason": reason}
+    if reason == _EXCEL_LEAP_DAY:
+        info["excel_1900"] = True
+    return Cell(None, DATE_INVALID, info)
 
 
 def _serial(value: float, date1904: bool) -> dt.date | str:
@@ -290,7 +298,7 @@ def _serial(value: float, date1904: bool) -> dt.date | str:
     if whole < 1 or whole > _MAX_SERIAL:
         return "不是有效的日期序号"
     if whole == 60:
-        return "1900-02-29 并不存在（Excel 的历史遗留日期）"
+        return _EXCEL_LEAP_DAY
     if whole < 60:
         return dt.date(1899, 12, 31) + dt.timedelta(days=whole)
     return _EPOCH_1900 + dt.timedelta(days=whole)
@@ -398,12 +406,14 @@ def _dates(field: FieldSpec, date1904: bool) -> Normaliser:
             parsed: Any = _parse_text(text, kind)
         elif cls is dt.datetime or cls is dt.date:
             parsed = raw if cls is dt.date else raw.date()
+            if parsed == _EXCEL_FEB28:
+                return _invalid(kind, _EXCEL_LEAP_DAY)
         elif cls is float or cls is int:
             parsed = _parse_number(raw, kind, date1904)
-        elif isinstance(raw, dt.datetime):
-            parsed = raw.date()
         elif isinstance(raw, dt.date):
-            parsed = raw
+            parsed = raw.date() if isinstance(raw, dt.datetime) else raw
+            if parsed == _EXCEL_FEB28:
+                return _invalid(kind, _EXCEL_LEAP_DAY)
         elif cls is bool:
             return _invalid(kind, "不是日期")
         else:  # time, timedelta: a clock time or a duration is not a date

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from processor.audit import audit
-from processor.errors import InputError, TmisError
+from processor.errors import InputError
 from processor.findings import ERROR, Finding, column_letter, display_value
 from processor.store.models import LEVEL_NAMES, LEVELS, ROLE_NAMES, ROLES, Officer, Teacher, Unit
 from processor.workbook.style import HEADER_ALIGN, HEADER_FILL, HEADER_FONT, REQUIRED_FONT, fit_width
@@ -341,7 +341,7 @@ class UnitEntry:
     parent: str | None
     row: int
     raw_parent: Any
-    complete: bool  # name present and parent code readable: the row can be checked against its parent
+    complete: bool  # parent code readable: the row can be checked against its parent (even when the name is missing)
 
 
 @dataclass(slots=True)
@@ -445,7 +445,7 @@ def _read_units(sheet: SheetRows, out: _Collector) -> list[UnitEntry]:
                 "UNIT-CODE-DUPLICATE", f"代码 {code} 与第 {first_row[code]} 行重复", "同一单位只能写一行，请删除重复的行。"))
             continue
         first_row[code] = row
-        entries.append(UnitEntry(code, name, parent, row, raw_parent, complete=bool(name) and problem is None))
+        entries.append(UnitEntry(code, name, parent, row, raw_parent, complete=problem is None))
     return entries
 
 
@@ -516,9 +516,10 @@ def _read_officers(sheet: SheetRows, known: set[str], out: _Collector) -> list[O
             out.add(sheet, row, "手机", raw["手机"], Problem(
                 "OFFICER-MOBILE", f"手机 {mobile} 不是 11 位手机号码", "请填写以 1 开头的 11 位手机号码，如 13800138000；没有可留空。"))
             ok = False
-        if not ok:
+        # Repeats are checked on every row whose unit, role and name are readable, so that an error in another
+        # column (an e-mail, a phone number) does not hide them until it is fixed.
+        if unit_code is None or role is None or not name:
             continue
-        assert unit_code is not None and role is not None
         key = (unit_code, role, name)
         if key in seen:
             out.add(sheet, row, "姓名", raw["姓名"], Problem(
@@ -534,7 +535,8 @@ def _read_officers(sheet: SheetRows, known: set[str], out: _Collector) -> list[O
                     "请把其他人的角色改为信息管理员或信息查询员。"))
                 continue
             sysadmin[unit_code] = (name, row)
-        entries.append(OfficerEntry(unit_code, name, role, email, mobile, row))
+        if ok:
+            entries.append(OfficerEntry(unit_code, name, role, email, mobile, row))
     return entries
 
 
@@ -654,10 +656,10 @@ def get_unit(session: Session, code: str) -> Unit | None:
 
 
 def require_unit(session: Session, code: str) -> Unit:
-    """The unit with this code, or a TmisError saying it is not in the store."""
+    """The unit with this code, or an InputError (exit code 2) saying it is not in the store."""
     unit = get_unit(session, code)
     if unit is None:
-        raise TmisError(f"单位 {_folded(code)} 不在库中", hint="请用 tmis units list 查看已导入的单位，或先用 tmis units import 导入。")
+        raise InputError(f"单位 {_folded(code)} 不在库中", hint="请用 tmis units list 查看已导入的单位，或先用 tmis units import 导入。")
     return unit
 
 
@@ -706,14 +708,29 @@ def teacher_count(session: Session, code: str) -> int:
     ) or 0
 
 
-def list_units(session: Session, level: str | None = None, under: str | None = None) -> list[Unit]:
-    """Units ordered by code, optionally of one level and/or below one unit (that unit excluded)."""
+def list_units(session: Session, level: str | None = None, under: str | None = None) -> list[tuple[int, Unit]]:
+    """Units with their depth in tree order (depth-first from the roots, children by code), optionally of one
+    level and/or below one unit (that unit excluded). A unit whose parent is not listed is a root (depth 0)."""
     query = select(Unit).order_by(Unit.code)
     if level:
         query = query.where(Unit.level == level)
     if under:
         query = query.where(Unit.code.in_(subtree_codes(under)), Unit.code != under)
-    return list(session.scalars(query))
+    found = list(session.scalars(query))
+    listed = {u.code for u in found}
+    children: dict[str | None, list[Unit]] = {}
+    for u in found:  # in code order, so every list of children is sorted by code
+        children.setdefault(u.parent_code if u.parent_code in listed else None, []).append(u)
+    ordered: list[tuple[int, Unit]] = []
+    stack = [(0, u) for u in reversed(children.get(None, []))]
+    while stack:
+        depth, unit = stack.pop()
+        ordered.append((depth, unit))
+        stack.extend((depth + 1, child) for child in reversed(children.get(unit.code, [])))
+    if len(ordered) < len(found):  # a cycle of parents (never made by an import): list the rest by code
+        seen = {u.code for _, u in ordered}
+        ordered.extend((0, u) for u in found if u.code not in seen)
+    return ordered
 
 
 def officers_of(session: Session, code: str) -> list[Officer]:
@@ -723,11 +740,11 @@ def officers_of(session: Session, code: str) -> list[Officer]:
 
 
 def parse_level(text: str) -> str:
-    """A level given as its English key or Chinese name (province, 省级, 省 …); TmisError otherwise."""
+    """A level given as its English key or Chinese name (province, 省级, 省 …); InputError otherwise."""
     level = LEVEL_ALIASES.get(_folded(text).lower()) or LEVEL_ALIASES.get(_folded(text))
     if level is None:
         choices = "、".join(f"{k}（{v}）" for k, v in LEVEL_NAMES.items())
-        raise TmisError(f"级别「{text}」无效", hint=f"请用以下之一：{choices}。")
+        raise InputError(f"级别「{text}」无效", hint=f"请用以下之一：{choices}。")
     return level
 
 

@@ -173,6 +173,52 @@ def test_check_uses_the_store_when_configured(tmp_path: Path, pack: RulePack, st
     assert "南昌九中（3601020009）" in report["findings"][0]["message"]
 
 
+def test_person_conflict_names_the_normalised_number_of_a_full_width_cell(tmp_path: Path, pack: RulePack,
+                                                                         store_instance: Path) -> None:
+    path = tmp_path / "一中.xlsx"
+    people = _clean_workbook(path, pack, n=3)
+    number = people[1].id_number
+    full_width = number.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    wb = load_workbook(path)
+    ws = wb["基本信息"]
+    cell = next(c for row in ws.iter_rows() for c in row if c.value == number)
+    cell.value = full_width
+    wb.save(path)
+    engine = make_engine(load_config(store_instance).database_url)
+    try:
+        with Session(engine) as session:
+            session.add_all([Unit(code="360000", name="江西省", level="province"),
+                             Unit(code="3601020009", name="南昌九中", level="school", parent_code="360000")])
+            session.flush()
+            session.add(Teacher(id_type="1", id_number=number, name="某人", unit_code="3601020009", status="active"))
+            session.commit()
+    finally:
+        engine.dispose()
+    code, out = _run(store_instance, str(path), "--format", "json")
+    report = json.loads(out)
+    assert code == 1
+    assert [(f["rule"], f["value"], f["message"]) for f in report["findings"]] == [
+        ("PERSON-CONFLICT", full_width, f"身份证件号“{number}”的教师已在南昌九中（3601020009）登记为在职人员")]
+
+
+def test_excels_fictitious_1900_leap_day_in_a_date_cell_is_invalid(tmp_path: Path, pack: RulePack,
+                                                                   config: Path) -> None:
+    path = tmp_path / "一中.xlsx"
+    _clean_workbook(path, pack, n=2)
+    wb = load_workbook(path)
+    ws = wb["基本信息"]
+    column = next(c.column_letter for c in ws[1] if c.value == "*出生日期")
+    cell = ws[f"{column}3"]
+    cell.value, cell.number_format = 60, "yyyy-mm-dd"  # Excel shows 1900-02-29
+    wb.save(path)
+    code, out = _run(config, str(path), "--format", "json")
+    report = json.loads(out)
+    assert code == 1
+    assert [(f["rule"], f["column"], f["row"], f["message"]) for f in report["findings"]] == [
+        ("DATE-INVALID", column, 3, "出生日期“1900-02-28”不是有效的日期：Excel 把 1900 年当作闰年，"
+                                    "其中的 1900-02-29 并不存在（读出时与 1900-02-28 无法区分）")]
+
+
 def test_shipped_pack_finds_each_realistic_mistake_once(tmp_path: Path, pack: RulePack) -> None:
     """Every injected mistake is reported by the rule the pack uses for it, on its cell; nothing else is."""
     people = samples.generate_people(120, seed=5, today=TODAY)

@@ -573,6 +573,14 @@ def test_unique_file_reports_every_repeat_with_the_first_row(tmp_path: Path) -> 
         (4, f"身份证件号“{ID_WOMAN}”与第 2 行重复"), (5, f"身份证件号“{ID_WOMAN}”与第 2 行重复")]
 
 
+def test_unique_file_gives_the_normalised_value_of_a_full_width_repeat(tmp_path: Path) -> None:
+    pack = make_pack(tmp_path, DUPLICATE_RULE.replace("“{{ value }}”", "“{{ value }}”（{{ normalised }}）"))
+    full_width = "１１０１０５１９４９１２３１００２Ｘ"
+    result = validate(pack, block(pack, "basic", [person(), person(id_number=full_width)]))
+    assert [(f.row, f.value, f.message) for f in result.findings] == [
+        (3, full_width, f"身份证件号“{full_width}”（{ID_WOMAN}）与第 2 行重复")]
+
+
 def test_unique_file_against_all_flags_a_none_row_that_is_not_alone(tmp_path: Path) -> None:
     pack = make_pack(tmp_path, """
         [[rule]]
@@ -641,6 +649,14 @@ def test_reference_looks_in_the_file_then_in_the_store(tmp_path: Path, engine: E
     result = validate(pack, study, block(pack, "basic", [person()]), store=_store_with_teacher(engine))
     assert found(result) == [("学习经历", 4, "B", "id_number", "360102198503070023", "REF-NO-BASIC", "error",
                               "身份证件号“360102198503070023”在基本信息中找不到", "")]
+
+
+def test_reference_gives_the_normalised_number(tmp_path: Path) -> None:
+    pack = make_pack(tmp_path, REFERENCE_RULE.replace("{{ value }}", "{{ normalised }}"))
+    study = block(pack, "study", [{"name": "李明", "id_number": "３６０１０２１９８５０３０７００２３", "education": "21"}])
+    result = validate(pack, study, block(pack, "basic", [person()]))
+    assert [(f.value, f.message) for f in result.findings] == [
+        ("３６０１０２１９８５０３０７００２３", "身份证件号“360102198503070023”在基本信息中找不到")]
 
 
 def test_reference_skips_a_person_whose_basic_row_has_an_error(tmp_path: Path) -> None:

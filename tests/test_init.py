@@ -41,7 +41,7 @@ def test_init_with_a_relative_path_from_another_folder(runner, tmp_path: Path,
 def test_init_refuses_to_overwrite_a_config(runner, instance: Path) -> None:
     instance.write_text('[instance]\nname = "已改过的配置"\n', encoding="utf-8")
     result = runner.invoke(main, ["init", str(instance.parent)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == (f"错误：{instance}：该目录已有配置文件，未作任何改动。"
                              "如确要用默认配置覆盖它，请加 --force；已有的数据不会被删除。\n")
     assert instance.read_text(encoding="utf-8") == '[instance]\nname = "已改过的配置"\n'
@@ -61,7 +61,7 @@ def test_init_refuses_a_file_in_the_way(runner, tmp_path: Path) -> None:
     blocker = tmp_path / "实例"
     blocker.write_text("x", encoding="utf-8")
     result = runner.invoke(main, ["init", str(blocker)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == f"错误：{blocker}：同名文件已存在，不能作为实例目录。请换一个目录名。\n"
 
 

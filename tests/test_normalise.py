@@ -131,7 +131,14 @@ def test_date_serial_around_the_fictitious_1900_leap_day():
     assert norm("date", 61.0) == Cell(dt.date(1900, 3, 1))
     assert norm("date", 60.0) == Cell(None, "DATE-INVALID", {
         "type_name": "日期", "date_format": "YYYY-MM-DD", "example": "2016-09-01",
-        "reason": "1900-02-29 并不存在（Excel 的历史遗留日期）"})
+        "reason": "1900-02-29 并不存在（Excel 的历史遗留日期）", "excel_1900": True})
+
+
+@pytest.mark.parametrize("raw", [dt.date(1900, 2, 28), dt.datetime(1900, 2, 28, 12)])
+def test_date_cell_of_excels_fictitious_leap_day_is_invalid(raw):
+    assert norm("date", raw) == Cell(None, "DATE-INVALID", {
+        "type_name": "日期", "date_format": "YYYY-MM-DD", "example": "2016-09-01",
+        "reason": "1900-02-29 并不存在（Excel 的历史遗留日期）", "excel_1900": True})
 
 
 def test_date_serial_in_the_1904_system():

@@ -308,6 +308,16 @@ def test_two_system_administrators_in_one_unit(engine: Engine, tmp_path: Path) -
         "单位 360000 已有系统管理员 刘建华（第 2 行），每个单位最多一名系统管理员", "请把其他人的角色改为信息管理员或信息查询员。")]
 
 
+def test_every_row_error_is_reported_in_one_pass(engine: Engine, tmp_path: Path) -> None:
+    units = [("360000", "江西省", ""), ("360100", "", "")]
+    officers = [("360000", "刘建华", "系统管理员", "liujh@jxedu", ""),
+                ("360000", "陈静", "系统管理员", "chenj@jxedu.gov.cn", "")]
+    path = write_unit_workbook(tmp_path / "单位.xlsx", units, officers)
+    assert [(f.sheet, f.row, f.column, f.rule) for f in _findings(engine, path)] == [
+        ("单位", 3, "B", "UNIT-NAME-REQUIRED"), ("单位", 3, "C", "UNIT-PARENT-REQUIRED"),
+        ("人员", 2, "D", "OFFICER-EMAIL"), ("人员", 3, "C", "OFFICER-SYSADMIN-DUPLICATE")]
+
+
 def test_unknown_role(engine: Engine, tmp_path: Path) -> None:
     officers = [("360000", "陈静", "管理员", "chenj@jxedu.gov.cn", "")]
     path = write_unit_workbook(tmp_path / "单位.xlsx", [("360000", "江西省", "")], officers)
@@ -448,7 +458,7 @@ def test_show_the_province(runner, store_instance: Path, unit_workbook: Path) ->
 def test_show_an_unknown_unit(runner, instance: Path) -> None:
     result = runner.invoke(main, ["units", "show", "369999", "--config", str(instance)])
     assert (result.exit_code, result.output) == (
-        1, "错误：单位 369999 不在库中。请用 tmis units list 查看已导入的单位，或先用 tmis units import 导入。\n")
+        2, "错误：单位 369999 不在库中。请用 tmis units list 查看已导入的单位，或先用 tmis units import 导入。\n")
 
 
 def test_list_by_level_under_a_unit(runner, instance: Path, unit_workbook: Path) -> None:
@@ -460,9 +470,22 @@ def test_list_by_level_under_a_unit(runner, instance: Path, unit_workbook: Path)
     assert result.output.endswith("共 2 个单位。\n")
 
 
+def test_list_prints_the_tree_depth_first_with_children_indented(runner, instance: Path, tmp_path: Path) -> None:
+    units = JIANGXI_UNITS + [("3600000001", "江西师范大学附属中学", "360000")]
+    assert _import(runner, instance, write_unit_workbook(tmp_path / "单位.xlsx", units, None)).exit_code == 0
+    result = runner.invoke(main, ["units", "list", "--config", str(instance)])
+    assert result.exit_code == 0
+    rows = [line.split("│")[1:3] for line in result.output.splitlines() if line.startswith("│")]
+    assert [(code.strip(), name.rstrip()) for code, name in rows] == [
+        ("360000", " 江西省"), ("3600000001", "   江西师范大学附属中学"), ("360100", "   南昌市"),
+        ("360102", "     东湖区"), ("3601020001", "       南昌市第一中学"), ("3601020002", "       南昌市豫章小学"),
+        ("360103", "     西湖区"), ("3601030001", "       南昌市西湖区朝阳小学"), ("360200", "   景德镇市"),
+        ("360222", "     浮梁县"), ("3602220001", "       浮梁县第一中学")]
+
+
 def test_list_with_an_unknown_level(runner, instance: Path) -> None:
     result = runner.invoke(main, ["units", "list", "--level", "乡镇", "--config", str(instance)])
-    assert (result.exit_code, result.output) == (1, "错误：级别「乡镇」无效。请用以下之一：nation（中央）、province（省级）、"
+    assert (result.exit_code, result.output) == (2, "错误：级别「乡镇」无效。请用以下之一：nation（中央）、province（省级）、"
                                                     "city（地市级）、county（县级）、school（学校）。\n")
 
 

@@ -76,4 +76,4 @@ class Reference(Check):
                 return
         for i, key in missing.items():
             if key not in known and (key[0] is None or (None, key[1]) not in known):
-                yield chunk.hit(i, self.fields[0], {"ref_sheet_name": self.ref_title})
+                yield chunk.hit(i, self.fields[0], {"ref_sheet_name": self.ref_title, "normalised": key[1]})

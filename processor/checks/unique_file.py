@@ -57,16 +57,18 @@ class UniqueFile(Check):
             row = rows[i]
             seen = first.setdefault(key, row)
             if seen != row:
-                yield chunk.hit(i, target, {"first_row": seen})
+                yield chunk.hit(i, target, {"first_row": seen,
+                                            "normalised": display_value(key if single else key[0])})
 
     def end(self) -> Iterator[Hit]:
-        target = self.fields[0]
+        target, single = self.fields[0], len(self.fields) == 1
         for key, row, raw in self.candidates:
             n = self.count.get(key, 0)
             if n > 1:
                 first = self.first[key]
                 yield Hit(row, target, raw, {"first_row": first if first != row else None, "others": n - 1,
-                                            "key": display_value(key)})
+                                            "key": display_value(key),
+                                            "normalised": display_value(key if single else key[0])})
         self.candidates = []
         self.count = {}
         self.first = {}

@@ -52,4 +52,5 @@ class UniqueStore(Check):
             hit = found.get(key)
             if hit is not None:
                 school_code, school = hit
-                yield chunk.hit(i, self.number_field, {"school": school, "school_code": school_code})
+                yield chunk.hit(i, self.number_field,
+                                {"school": school, "school_code": school_code, "normalised": key[1]})

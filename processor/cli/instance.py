@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from processor.config import Config, load_config
-from processor.errors import TmisError
+from processor.errors import InputError
 from processor.paths import DEFAULT_CONFIG
 from processor.store.db import current_revision, head_revision, mask_url, upgrade
 
@@ -22,16 +22,16 @@ STATE_SUBDIRS = ("archive", "quarantine", "processing")
 def init_instance(directory: Path, *, force: bool = False) -> tuple[Config, list[tuple[str, Path]]]:
     """Create an instance folder and its database; returns the loaded config and what was made.
 
-    Refuses (TmisError) to overwrite an existing config.toml unless ``force``. Existing folders and data are
+    Refuses (InputError, exit code 2) to overwrite an existing config.toml unless ``force``. Existing folders and data are
     kept as they are.
     """
     directory = directory.expanduser().resolve()
     config_path = directory / "config.toml"
     if config_path.exists() and not force:
-        raise TmisError("该目录已有配置文件，未作任何改动", file=config_path,
-                        hint="如确要用默认配置覆盖它，请加 --force；已有的数据不会被删除。")
+        raise InputError("该目录已有配置文件，未作任何改动", file=config_path,
+                         hint="如确要用默认配置覆盖它，请加 --force；已有的数据不会被删除。")
     if directory.exists() and not directory.is_dir():
-        raise TmisError("同名文件已存在，不能作为实例目录", file=directory, hint="请换一个目录名。")
+        raise InputError("同名文件已存在，不能作为实例目录", file=directory, hint="请换一个目录名。")
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(DEFAULT_CONFIG, config_path)
     config = load_config(config_path, required=True)

@@ -158,7 +158,7 @@ def describe_unit(session: Session, code: str) -> list[str]:
 @click.option("--under", default=None, help="只列出这个单位下面的单位（不含它本身）。")
 @config_option
 def list_cmd(level_text: str | None, under: str | None, config: Config) -> None:
-    """列出单位（按代码排序），可按级别和上级单位筛选。
+    """按单位树列出单位（上级在前，下级缩进列在其下，同级按代码排序），可按级别和上级单位筛选。
 
     \b
     示例：
@@ -180,8 +180,8 @@ def list_cmd(level_text: str | None, under: str | None, config: Config) -> None:
     table = Table(header_style="bold")
     for title in ("代码", "名称", "级别", "上级代码"):
         table.add_column(title, no_wrap=title != "名称")
-    for u in found:
-        table.add_row(u.code, u.name, unit_tree.level_name(u.level), u.parent_code or "")
+    for depth, u in found:
+        table.add_row(u.code, "  " * depth + u.name, unit_tree.level_name(u.level), u.parent_code or "")
     _console().print(table)
     click.echo(f"共 {len(found)} 个单位。")
 

@@ -40,7 +40,8 @@ GENERATED = {
         "codelist", "error", "{{ label }}“{{ value }}”不在代码表《{{ table_title }}》中",
         "请从下拉列表中选择，可填代码、名称或“代码-名称”，例如“{{ example }}”。",
     ),
-    "DATE-INVALID": ("date", "error", "{{ label }}“{{ value }}”不是有效的{{ type_name }}",
+    "DATE-INVALID": ("date", "error", "{{ label }}“{{ value }}”不是有效的{{ type_name }}{% if excel_1900 %}："
+                     "Excel 把 1900 年当作闰年，其中的 1900-02-29 并不存在（读出时与 1900-02-28 无法区分）{% endif %}",
                      "请按 {{ date_format }} 填写，例如 {{ example }}。"),
     "NUMBER-INVALID": ("number", "error", "{{ label }}“{{ value }}”不是{{ type_name }}",
                        "请只填写阿拉伯数字，不要带单位或文字。"),
