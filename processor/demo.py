@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from processor import samples
-from processor.errors import TmisError
+from processor.errors import InputError, TmisError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 UNITS_CSV = DATA_DIR / "demo_units.csv"
@@ -152,14 +152,14 @@ def _reset(directory: Path, force: bool) -> None:
     if not directory.exists():
         return
     if not directory.is_dir():
-        raise TmisError("同名文件已存在，不能作为演示目录", file=directory, hint="请用 --dir 换一个目录。")
+        raise InputError("同名文件已存在，不能作为演示目录", file=directory, hint="请用 --dir 换一个目录。")
     if not any(directory.iterdir()):
         return
     if not (directory / MARKER).exists():
-        raise TmisError("该目录不是空目录，也不是 tmis demo 建立的演示目录，未作任何改动", file=directory,
+        raise InputError("该目录不是空目录，也不是 tmis demo 建立的演示目录，未作任何改动", file=directory,
                         hint="请用 --dir 指定一个新目录或空目录。")
     if not force:
-        raise TmisError("演示目录已存在，未作任何改动", file=directory,
+        raise InputError("演示目录已存在，未作任何改动", file=directory,
                         hint="如要清空后重新演示，请加 --force；或用 --dir 指定另一个目录。")
     for child in directory.iterdir():
         if child.is_dir() and not child.is_symlink():
@@ -317,7 +317,7 @@ def run_demo(directory: Path, *, schools: int = 50, seed: int = 2026, force: boo
     directory = directory.expanduser().resolve()
     today = today or date.today()
     if schools < 1:
-        raise TmisError("学校数至少为 1", hint="例如 tmis demo --schools 50。")
+        raise InputError("学校数至少为 1", hint="例如 tmis demo --schools 50。")
     _reset(directory, force)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).write_text("tmis demo\n", encoding="utf-8")

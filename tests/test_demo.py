@@ -105,7 +105,7 @@ def test_demo_refuses_an_existing_demo_without_force_and_resets_with_it(tmp_path
     root = tmp_path / "d"
     run_demo(root, schools=2, seed=3, xls=False)
     again = CliRunner().invoke(main, ["demo", "--dir", str(root), "--schools", "2"])
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "演示目录已存在，未作任何改动" in again.output and "--force" in again.output
     forced = CliRunner().invoke(main, ["demo", "--dir", str(root), "--schools", "2", "--seed", "3", "--force"])
     assert forced.exit_code == 0, forced.output
@@ -120,7 +120,7 @@ def test_demo_never_touches_a_folder_it_did_not_make(tmp_path: Path):
     root.mkdir()
     (root / "成绩.xlsx").write_bytes(b"keep me")
     result = CliRunner().invoke(main, ["demo", "--dir", str(root), "--force"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "不是 tmis demo 建立的演示目录，未作任何改动" in result.output
     assert [p.name for p in root.iterdir()] == ["成绩.xlsx"]
 
