@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from processor.audit import audit
 from processor.errors import InputError
 from processor.findings import ERROR, Finding, column_letter, display_value
+from processor.readers.csvfile import detect_encoding
 from processor.store.models import LEVEL_NAMES, LEVELS, ROLE_NAMES, ROLES, Officer, Teacher, Unit
 from processor.workbook.style import HEADER_ALIGN, HEADER_FILL, HEADER_FONT, REQUIRED_FONT, fit_width
 
@@ -280,18 +281,6 @@ def _sheet_rows(path: Path, title: str | None, grid: list[list[Any]], columns: d
     return SheetRows(title=title, header_row=index + 1, columns=found, rows=rows)
 
 
-def _decode_csv(path: Path, data: bytes) -> str:
-    """CSV text in UTF-8 (with or without BOM) or GB18030 (which covers GBK and GB2312)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError("无法识别 CSV 文件的编码", file=path.name, hint="请另存为“CSV UTF-8”或 GB18030 编码的 CSV。")
-
-
 def read_unit_file(path: str | Path) -> UnitFile:
     """Read an import file (.xlsx/.xls/.ods with sheets 单位 and 人员, or a CSV of 单位). Raises InputError."""
     path = Path(path)
@@ -304,7 +293,7 @@ def read_unit_file(path: str | Path) -> UnitFile:
     digest = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        text = _decode_csv(path, data)
+        text = data.decode(detect_encoding(path, path.name))
         grid = [row for row in csv.reader(io.StringIO(text, newline=""))]
         return UnitFile(path, _sheet_rows(path, None, grid, UNIT_COLUMNS, UNIT_REQUIRED), None, digest)
     if suffix not in (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".et"):

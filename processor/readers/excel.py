@@ -10,6 +10,7 @@ from typing import Any
 
 from processor.errors import InputError
 from processor.readers.guard import HINT_PASSWORD, HINT_RESAVE, FileCheck, Limits
+from processor.workbook.meta import cell_text
 
 META_SHEET = "_tmis"
 _PASSTHROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
@@ -156,15 +157,6 @@ def _meta_rows(rows: Any) -> list[tuple[str, str]]:
         if n >= 2000:
             break
         if len(row) >= 2:
-            items.append((_meta_text(row[0]), _meta_text(row[1])))
+            items.append((cell_text(row[0]), cell_text(row[1])))
     return items
 
-
-def _meta_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()[:4000]

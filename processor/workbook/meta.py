@@ -56,7 +56,7 @@ def property_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
     return [(PROPERTY_PREFIX + k, v) for k, v in meta_items(meta) if 0 < len(v) <= PROPERTY_MAX]
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     """A cell value as text: floats that hold whole numbers lose their '.0' (LibreOffice may store 1 as 1.0)."""
     if value is None:
         return ""
@@ -144,7 +144,7 @@ def _sheet_items(path: Path) -> list[tuple[str, str]]:
             if n >= _MAX_META_ROWS:
                 break
             if len(row) >= 2:
-                items.append((_text(row[0]), _text(row[1])))
+                items.append((cell_text(row[0]), cell_text(row[1])))
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)):
             raise
@@ -194,7 +194,7 @@ def _property_items(path: Path) -> list[tuple[str, str]]:
                 name = prop.get("name") or ""
                 value = next((child.text for child in prop), None)
                 if name.startswith(PROPERTY_PREFIX):
-                    items.append((name[len(PROPERTY_PREFIX):], _text(value)))
+                    items.append((name[len(PROPERTY_PREFIX):], cell_text(value)))
     data = _zip_member(path, "meta.xml")
     if data:
         root = _parse_xml(data)
@@ -202,7 +202,7 @@ def _property_items(path: Path) -> list[tuple[str, str]]:
             for prop in root.iter(f"{_NS_META}user-defined"):
                 name = prop.get(f"{_NS_META}name") or ""
                 if name.startswith(PROPERTY_PREFIX):
-                    items.append((name[len(PROPERTY_PREFIX):], _text(prop.text)))
+                    items.append((name[len(PROPERTY_PREFIX):], cell_text(prop.text)))
     return items
 
 
