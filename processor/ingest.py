@@ -20,8 +20,9 @@ import datetime as dt
 import decimal
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -46,6 +47,13 @@ ACCEPTED, PARTIAL, REJECTED, UNREADABLE = "accepted", "partial", "rejected", "un
 def _chunks(items: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
+
+
+def _batches(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    """Lists of at most n items from an iterator (itertools.batched is Python 3.12+)."""
+    it = iter(items)
+    while part := list(islice(it, n)):
+        yield part
 
 
 class StoreLookupImpl:
@@ -331,23 +339,14 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         out.teachers_new = len(new_rows)
     session.flush()
 
-    # 5. Supersede the school's pending versions that this file replaces, then insert the new versions.
-    versions: list[dict[str, Any]] = []
+    # 5. Supersede the school's pending versions that this file replaces, then insert the new versions in
+    # batches as they are built (a province-size file never holds every version row in memory at once).
     replaced: dict[str, set[int]] = defaultdict(set)
     for sid, items in accepted.items():
-        title = counts[sid].title
-        for rec, key, seq in items:
+        for _rec, key, _seq in items:
             tid = teacher_id.get(key)
-            if tid is None:
-                continue
-            replaced[sid].add(tid)
-            versions.append({
-                "teacher_id": tid, "category": sid, "seq": seq, "unit_code": unit_code,
-                "submission_id": submission.id, "source_sheet": title, "source_row": rec.excel_row,
-                "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
-                "review_state": "pending", "review_level": "school",
-            })
-            counts[sid].stored += 1
+            if tid is not None:
+                replaced[sid].add(tid)
     for sid, tids in replaced.items():
         for part in _chunks(sorted(tids)):
             res = session.execute(
@@ -358,10 +357,26 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
                 .execution_options(synchronize_session=False)
             )
             out.superseded += res.rowcount or 0
-    for part in _chunks(versions, 5000):
-        session.execute(insert(RecordVersion), list(part))
 
-    out.stored = len(versions)
+    def version_rows() -> Iterator[dict[str, Any]]:
+        for sid, items in accepted.items():
+            title = counts[sid].title
+            for rec, key, seq in items:
+                tid = teacher_id.get(key)
+                if tid is None:
+                    continue
+                counts[sid].stored += 1
+                yield {
+                    "teacher_id": tid, "category": sid, "seq": seq, "unit_code": unit_code,
+                    "submission_id": submission.id, "source_sheet": title, "source_row": rec.excel_row,
+                    "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
+                    "review_state": "pending", "review_level": "school",
+                }
+
+    out.stored = 0
+    for part in _batches(version_rows(), 5000):
+        session.execute(insert(RecordVersion), part)
+        out.stored += len(part)
     out.findings = added
     errors += sum(1 for f in added if f.severity == ERROR)
     out.status = status_for(total, out.stored, errors)
