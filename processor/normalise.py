@@ -304,6 +304,21 @@ def _serial(value: float, date1904: bool) -> dt.date | str:
     return _EPOCH_1900 + dt.timedelta(days=whole)
 
 
+def _typed_number(value: dt.date, date1904: bool) -> float | None:
+    """The number behind a date cell when it was a year or year-month typed as a number (2016, 2016.09,
+    2016.1) into a date-formatted cell: Excel shows it as a day in 1902–1908 — no teacher's date — so the
+    serial, with at most two decimals, is read back as what the officer typed."""
+    moment = value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+    epoch = dt.datetime.combine(_EPOCH_1904 if date1904 else _EPOCH_1900, dt.time())
+    serial = (moment - epoch).total_seconds() / 86400
+    if not 1000 <= serial < 3000:
+        return None
+    hundredths = round(serial * 100)
+    if abs(serial * 100 - hundredths) > 1e-4:
+        return None
+    return hundredths / 100
+
+
 def _parse_number(raw: float | int, kind: str, date1904: bool) -> _Parsed | dt.date | Cell:
     value = float(raw)
     if value != value or value in (float("inf"), float("-inf")):
@@ -405,9 +420,13 @@ def _dates(field: FieldSpec, date1904: bool) -> Normaliser:
                 return EMPTY
             parsed: Any = _parse_text(text, kind)
         elif cls is dt.datetime or cls is dt.date:
-            parsed = raw if cls is dt.date else raw.date()
-            if parsed == _EXCEL_FEB28:
-                return _invalid(kind, _EXCEL_LEAP_DAY)
+            typed = _typed_number(raw, date1904)
+            if typed is not None:
+                parsed = _parse_number(typed, kind, date1904)
+            else:
+                parsed = raw if cls is dt.date else raw.date()
+                if parsed == _EXCEL_FEB28:
+                    return _invalid(kind, _EXCEL_LEAP_DAY)
         elif cls is float or cls is int:
             parsed = _parse_number(raw, kind, date1904)
         elif isinstance(raw, dt.date):

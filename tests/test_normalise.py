@@ -248,3 +248,20 @@ def test_idnumber_text_in_scientific_notation():
 def test_unknown_field_type_is_refused():
     with pytest.raises(ValueError):
         normaliser_for(FieldSpec(code="x", label="x", type="colour"), None)
+
+
+def _typed_into_date_cell(number: float) -> dt.datetime:
+    """What a reader gives for a number typed into a date-formatted cell (Excel shows a day in 1905)."""
+    return dt.datetime(1899, 12, 30) + dt.timedelta(days=number)
+
+
+@pytest.mark.parametrize(("number", "expected"), [(2016.09, "2016-09"), (2016.12, "2016-12"), (2016.2, "2016-02")])
+def test_year_month_typed_as_a_number_into_a_date_cell_is_read_back(number, expected):
+    month = normaliser_for(FieldSpec(code="m", label="进本校年月", type="month"))
+    assert month(_typed_into_date_cell(number)) == Cell(expected)
+
+
+def test_2016_1_typed_into_a_date_cell_is_ambiguous():
+    month = normaliser_for(FieldSpec(code="m", label="进本校年月", type="month"))
+    cell = month(_typed_into_date_cell(2016.1))
+    assert (cell.value, cell.issue, cell.info["shown"]) == (None, "DATE-AMBIGUOUS", "2016.1")
