@@ -175,6 +175,22 @@ def claim(path: Path, processing: Path) -> Claim | None:
     return Claim(target, original_name_of(target), fd if isinstance(fd, int) else None)
 
 
+# A file left in processing/ is processed again at most this many times before it is quarantined.
+MAX_RECOVERIES = 2
+
+
+def attempts_file(path: Path) -> Path:
+    """The hidden counter of recoveries beside a file in processing/ (dotfiles are never candidates)."""
+    return path.with_name(f".{path.name}.attempts")
+
+
+def _read_attempts(counter: Path) -> int:
+    try:
+        return int(counter.read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def leftovers(processing: Path) -> list[Claim]:
     """Files in processing/ that no live worker holds: left by a crash, to be processed again."""
     out = []
@@ -307,13 +323,38 @@ class Intake:
 
     def recover(self, summary: RunSummary, on_done: Callable[[Outcome | None], None] | None = None,
                 stop: threading.Event | None = None) -> None:
-        """Process again whatever a crashed worker left in processing/."""
+        """Process again whatever a crashed worker left in processing/; a file that was interrupted
+        MAX_RECOVERIES + 1 times (it may itself crash the worker: memory, a parser abort) is quarantined
+        instead, so it cannot keep the service in a crash loop."""
+        for counter in self.dirs.processing.glob(".*.attempts"):
+            if not counter.with_name(counter.name[1:].removesuffix(".attempts")).exists():
+                counter.unlink(missing_ok=True)  # its file was finished just before a crash
         for c in leftovers(self.dirs.processing):
             if stop is not None and stop.is_set():
                 c.release()
                 return
+            counter = attempts_file(c.path)
+            tries = _read_attempts(counter)
+            if tries >= MAX_RECOVERIES:
+                log.error("%s: interrupted %d times while being processed; quarantining it", c.original_name,
+                          tries + 1)
+                try:
+                    quarantine_failed(c.path, self.config, "处理该文件时服务已多次中断（可能是文件本身导致程序崩溃或内存耗尽）",
+                                      f"interrupted {tries + 1} times")
+                finally:
+                    c.release()
+                    counter.unlink(missing_ok=True)
+                self._record(Outcome(FAILED, c.original_name, message=f"interrupted {tries + 1} times"),
+                             summary, on_done)
+                continue
+            counter.write_text(str(tries + 1), encoding="utf-8")
             log.warning("%s: left in processing/ by an interrupted run; processing it again", c.original_name)
-            self._record(self.handle(c), summary, on_done)
+            outcome = self.handle(c)
+            if outcome is None:  # the store was down: this attempt does not count
+                counter.write_text(str(tries), encoding="utf-8")
+            else:
+                counter.unlink(missing_ok=True)
+            self._record(outcome, summary, on_done)
 
     @staticmethod
     def _record(outcome: Outcome | None, summary: RunSummary,

@@ -189,6 +189,31 @@ def test_file_left_in_processing_is_processed_again(env: Env) -> None:
     assert outcome.archived_path.name == f"{outcome.submission_id}__教师信息.xlsx"
 
 
+def test_file_interrupted_three_times_is_quarantined_not_retried_forever(env: Env) -> None:
+    processing = env.state / "processing"
+    path = processing / ("2" * 32 + "__崩溃的文件.xlsx")
+    workbook(env, path, people(2, seed=6))
+    (processing / f".{path.name}.attempts").write_text("2", encoding="utf-8")
+    summary = _intake(env).run_once()
+    (outcome,) = summary.outcomes
+    assert (outcome.status, outcome.original_name) == ("failed", "崩溃的文件.xlsx")
+    assert list(processing.iterdir()) == []
+    reason = (env.state / "quarantine" / f"{path.name}.reason.txt").read_text(encoding="utf-8")
+    assert "处理该文件时服务已多次中断" in reason
+    assert env.count(Submission) == 0
+
+
+def test_recovered_file_counts_its_attempt_and_clears_it_when_done(env: Env) -> None:
+    processing = env.state / "processing"
+    path = processing / ("3" * 32 + "__教师信息.xlsx")
+    workbook(env, path, people(2, seed=6))
+    (processing / f".{path.name}.attempts").write_text("1", encoding="utf-8")
+    (processing / f".{'4' * 32}__已完成.xlsx.attempts").write_text("1", encoding="utf-8")
+    (outcome,) = _intake(env).run_once().outcomes
+    assert outcome.status == "accepted"
+    assert list(processing.iterdir()) == []
+
+
 def test_crash_after_commit_only_finishes_the_move(env: Env, tmp_path: Path) -> None:
     path = tmp_path / ("1" * 32 + "__教师信息.xlsx")
     workbook(env, path, people(4, seed=7))
