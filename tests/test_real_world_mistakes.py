@@ -63,3 +63,25 @@ def test_the_same_findings_in_an_ods_made_by_libreoffice(filled, pack, tmp_path)
     path, injected = filled
     ods = soffice_convert(path, "ods", tmp_path / "out")
     assert _found(ods, pack) == _wanted(injected)
+
+
+def test_a_none_row_beside_real_rows_of_the_same_teacher_is_flagged(pack, tmp_path) -> None:
+    import openpyxl
+
+    people = samples.generate_people(5, seed=21, school_code=SCHOOL, today=TODAY)
+    path = tmp_path / "none.xlsx"
+    samples.write_workbook(path, people, pack=pack, unit_code=SCHOOL, unit_name="东湖区第一小学", seed=9)
+    book = openpyxl.load_workbook(path)
+    ws = book["教师资格"]
+    head = {str(c.value).lstrip("*"): c.column for c in ws[1]}
+    held = next(r for r in range(2, ws.max_row + 1)
+                if str(ws.cell(r, head["教师资格证种类"]).value or "0").split("-")[0] not in ("0", "无"))
+    name, number = ws.cell(held, head["姓名"]).value, ws.cell(held, head["身份证件号"]).value
+    row = ws.max_row + 1
+    ws.cell(row, head["姓名"]).value = name
+    ws.cell(row, head["身份证件号"]).value = number
+    ws.cell(row, head["教师资格证种类"]).value = "0-无"
+    book.save(path)
+    result = Validator(pack, today=TODAY).validate(read_workbook(path, pack))
+    hits = [(f.sheet, f.row, f.rule, f.severity) for f in result.findings if f.rule == "QUAL-NONE-ALONE"]
+    assert hits == [("教师资格", row, "QUAL-NONE-ALONE", "warning")]
