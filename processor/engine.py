@@ -183,6 +183,9 @@ class _FieldState:
 
 
 class _Memo(dict):
+    """A dict whose misses call fn, which stores what it decides to keep (unlike checks.base._Memo, which
+    stores every result): text_memo must not keep non-text keys, since 1, 1.0 and True are equal keys."""
+
     __slots__ = ("fn",)
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
