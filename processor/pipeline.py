@@ -43,6 +43,7 @@ from processor.feedback import (
     write_report,
 )
 from processor.findings import ERROR, WARNING, Finding
+from processor.handlers import FileJob, handler_for
 from processor.ingest import REJECTED, UNREADABLE, StoreLookupImpl, ingest, save_findings, status_for
 from processor.store.models import Submission, Unit
 
@@ -304,6 +305,10 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
         wb = read_workbook(path, pack, _limits(config), name=name)
     except InputError as exc:
         return _quarantine(path, name, sha, config, engine, dirs, str(exc), received, channel, sender)
+    handler = handler_for((getattr(wb, "meta", None) or {}).get("kind"))
+    if handler is not None:  # a return sheet, report form, roster, request: not teacher data
+        return handler(FileJob(path=path, name=name, sha256=sha, config=config, pack=pack, engine=engine, dirs=dirs,
+                               wb=wb, received=received, channel=channel, sender=sender))
     if not getattr(wb, "blocks", None):
         # Read, but nothing in it is a teacher-information sheet: as unrecognised as a broken file.
         why = "；".join(f.message for f in (wb.findings or [])[:3])
