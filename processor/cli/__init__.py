@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from processor.cli import zh
+from processor.cli.options import remember_group_config
 from processor.errors import TmisError
 
 zh.install()
@@ -30,6 +32,9 @@ class TmisGroup(click.Group):
 
 @click.group(cls=TmisGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tmis")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              callback=remember_group_config, expose_value=False, is_eager=True,
+              help="配置文件路径，对其后的子命令生效（子命令自己的 --config 优先；也可用环境变量 TMIS_CONFIG）。")
 def main() -> None:
     """tmis：教师管理信息系统批处理服务。
 
