@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from processor.audit import audit
-from processor.errors import InputError, TmisError
+from processor.errors import InputError
 from processor.feedback import (
     STATUS_NAMES,
     ReportContext,
@@ -304,7 +304,9 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
     try:
         wb = read_workbook(path, pack, _limits(config), name=name)
     except InputError as exc:
-        return _quarantine(path, name, sha, config, engine, dirs, str(exc), received, channel, sender)
+        # Refused: nothing opens the file again (a file the guard refused may make a parser exhaust memory).
+        return _quarantine(path, name, sha, config, engine, dirs, str(exc), received, channel, sender,
+                           unit_code=getattr(exc, "unit_code", None))
     handler = handler_for((getattr(wb, "meta", None) or {}).get("kind"))
     if handler is not None:  # a return sheet, report form, roster, request: not teacher data
         return handler(FileJob(path=path, name=name, sha256=sha, config=config, pack=pack, engine=engine, dirs=dirs,
@@ -444,14 +446,10 @@ def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engi
 
 def _quarantine(path: Path, name: str, sha: str, config: Any, engine: Engine, dirs: StateDirs, reason: str,
                 received: datetime, channel: str, sender: str, unit_code: str | None = None) -> Outcome:
-    """An unreadable file: submission 'unreadable', the file in quarantine/ with a reason, a notice for the sender."""
-    if unit_code is None:
-        try:
-            from processor.workbook.meta import read_meta
+    """An unreadable file: submission 'unreadable', the file in quarantine/ with a reason, a notice for the sender.
 
-            unit_code = read_meta(path).get("unit_code") or None
-        except (TmisError, OSError, ValueError):
-            unit_code = None
+    ``unit_code`` is what the reader learnt of the sender before it gave up; the file itself is not opened
+    again here."""
     with Session(engine) as session:
         unit = session.get(Unit, unit_code) if unit_code else None
         unit_name = unit.name if unit else None

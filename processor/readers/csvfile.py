@@ -63,7 +63,7 @@ class CsvSheet:
     def __init__(self, path: Path, name: str, limits: Limits) -> None:
         self.path = path
         self.name = name
-        self.title = path.stem
+        self.title = Path(name).stem  # the name the school gave the file, not the claimed path
         self.limits = limits
         self.encoding = detect_encoding(path, name)
         with path.open(encoding=self.encoding, newline="") as fh:

@@ -10,6 +10,7 @@ from typing import Any
 
 from processor.errors import InputError
 from processor.readers.guard import HINT_PASSWORD, HINT_RESAVE, FileCheck, Limits
+from processor.readers.quiet import rust_stderr_to_log
 from processor.workbook.meta import cell_text
 
 META_SHEET = "_tmis"
@@ -38,8 +39,9 @@ class ExcelSheet:
             return
         r0, c0 = start
         try:
-            it = iter(self._sheet.iter_rows())
-            first = next(it, None)
+            with rust_stderr_to_log(self.title):
+                it = iter(self._sheet.iter_rows())
+                first = next(it, None)
         except _PASSTHROUGH:
             raise
         except BaseException as exc:  # noqa: BLE001 - see below
@@ -93,7 +95,13 @@ def open_workbook(path: Path, name: str, limits: Limits,
     book = StreamBook(path, name, date1904=check.date1904) if big and check is not None else None
 
     try:
-        wb = CalamineWorkbook.from_path(str(path))
+        with rust_stderr_to_log(name):
+            if check is not None and check.wrong_suffix:
+                # calamine picks its parser by the extension; a renamed file is read by its content instead.
+                with path.open("rb") as fh:
+                    wb = CalamineWorkbook.from_filelike(fh)
+            else:
+                wb = CalamineWorkbook.from_path(str(path))
     except PasswordError as exc:
         raise InputError("文件设置了打开密码，无法读取", file=name, hint=HINT_PASSWORD) from exc
     except BaseException as exc:  # calamine may raise a Rust panic, which is a BaseException
@@ -122,7 +130,8 @@ def open_workbook(path: Path, name: str, limits: Limits,
                 sheets.append(stream)
                 continue
             try:
-                sheet = wb.get_sheet_by_name(info.name)
+                with rust_stderr_to_log(f"{name} / {info.name}"):
+                    sheet = wb.get_sheet_by_name(info.name)
             except PasswordError as exc:
                 raise InputError("文件设置了打开密码，无法读取", file=name, hint=HINT_PASSWORD) from exc
             except BaseException as exc:

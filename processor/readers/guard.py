@@ -27,6 +27,8 @@ ODS_MIMETYPES = ("application/vnd.oasis.opendocument.spreadsheet",
 
 HINT_RESAVE = "请用 Excel 或 WPS 打开该文件，另存为 .xlsx 后重新提交。"
 HINT_TEMPLATE = "请提交用官方模板填写的 Excel 文件（.xlsx），或另存为 .xlsx 后重新提交。"
+HINT_PASSWORD_ODS = ("请在 LibreOffice 或 WPS 中打开该文件，另存时不要勾选“使用密码保存”（或另存为 .xlsx），"
+                     "然后重新提交。")
 HINT_PASSWORD = "请在 Excel 或 WPS 中取消打开密码（文件 → 信息 → 保护工作簿 → 用密码进行加密，清空密码并保存）后重新提交。"
 
 # Other kinds of files people send instead of a workbook, recognised by their first bytes.
@@ -142,6 +144,24 @@ class FileCheck:
     format: str  # xlsx xlsm xlsb xls ods csv
     date1904: bool = False
     sheet_parts: dict[str, str] = field(default_factory=dict)  # sheet name → zip member (xlsx/xlsm)
+    suffix: str = ""  # the extension the file was sent with ('.xlsx'), lower case
+
+    @property
+    def wrong_suffix(self) -> bool:
+        """The extension names another kind of spreadsheet than the content is (an .xls renamed .xlsx)."""
+        return self.suffix in KNOWN_SUFFIXES and self.suffix not in FORMAT_SUFFIXES[self.format]
+
+
+# The extensions each real format is saved with, and how people call that format.
+FORMAT_SUFFIXES = {
+    "xlsx": (".xlsx", ".xltx"), "xlsm": (".xlsm", ".xltm"), "xlsb": (".xlsb",), "xls": (".xls", ".xlt"),
+    "ods": (".ods", ".ots"), "csv": (".csv", ".txt", ".tsv"),
+}
+KNOWN_SUFFIXES = frozenset(s for suffixes in FORMAT_SUFFIXES.values() for s in suffixes) | {".et", ".ett"}
+FORMAT_NAMES = {
+    "xlsx": "Excel 工作簿（.xlsx）", "xlsm": "Excel 启用宏的工作簿（.xlsm）", "xlsb": "Excel 二进制工作簿（.xlsb）",
+    "xls": "Excel 97-2003 工作簿（.xls）", "ods": "OpenDocument 电子表格（.ods）", "csv": "CSV 文本文件（.csv）",
+}
 
 
 def _fail(name: str, message: str, hint: str | None = None) -> InputError:
@@ -179,13 +199,16 @@ def inspect_file(path: str | Path, limits: Limits, *, name: str | None = None) -
     with path.open("rb") as fh:
         head = fh.read(8192)
     if head.startswith(MAGIC_ZIP):
-        return _inspect_zip(path, name, limits)
-    if head.startswith(MAGIC_OLE):
-        return _inspect_ole(path, name)
-    for magic, what in _OTHER_MAGIC:
-        if head.startswith(magic):
-            raise _fail(name, f"不是电子表格（是 {what}）", HINT_TEMPLATE)
-    return FileCheck(format=_sniff_text(head, name))
+        check = _inspect_zip(path, name, limits)
+    elif head.startswith(MAGIC_OLE):
+        check = _inspect_ole(path, name)
+    else:
+        for magic, what in _OTHER_MAGIC:
+            if head.startswith(magic):
+                raise _fail(name, f"不是电子表格（是 {what}）", HINT_TEMPLATE)
+        check = FileCheck(format=_sniff_text(head, name))
+    check.suffix = Path(name).suffix.lower()
+    return check
 
 
 def _sniff_text(head: bytes, name: str) -> str:
@@ -210,18 +233,45 @@ def _inspect_ole(path: Path, name: str) -> FileCheck:
 
     try:
         with olefile.OleFileIO(str(path)) as ole:
-            streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=False)}
+            entries = {"/".join(entry).lower(): entry for entry in ole.listdir(streams=True, storages=False)}
+            streams = set(entries)
+            book = entries.get("workbook") or entries.get("book")
+            globals_head = b""
+            if book is not None and "encryptioninfo" not in streams:
+                with ole.openstream(book) as fh:
+                    globals_head = fh.read(_BIFF_SCAN_BYTES)
     except Exception as exc:  # noqa: BLE001 - olefile raises assorted errors on damaged files
         raise _fail(name, "文件已损坏或不完整，无法打开", HINT_RESAVE) from exc
     if "encryptioninfo" in streams or "encryptedpackage" in streams:
         raise _fail(name, "文件设置了打开密码，无法读取", HINT_PASSWORD)
-    if "workbook" in streams or "book" in streams:
+    if book is not None:
+        if _biff_has_filepass(globals_head):
+            # Excel 97–2003 "open password": XOR obfuscation or RC4, announced by a FILEPASS record.
+            raise _fail(name, "文件设置了打开密码，无法读取", HINT_PASSWORD)
         return FileCheck(format="xls")
     if "worddocument" in streams:
         raise _fail(name, "不是电子表格（是 Word 文档）", HINT_TEMPLATE)
     if "powerpoint document" in streams:
         raise _fail(name, "不是电子表格（是 PowerPoint 演示文稿）", HINT_TEMPLATE)
     raise _fail(name, "不是电子表格（无法识别的 Office 文件）", HINT_TEMPLATE)
+
+
+_BIFF_SCAN_BYTES = 256 * 1024
+_BIFF_FILEPASS, _BIFF_EOF = 0x002F, 0x000A
+
+
+def _biff_has_filepass(data: bytes) -> bool:
+    """True when the workbook globals (the records up to the first EOF) hold a FILEPASS record."""
+    pos = 0
+    while pos + 4 <= len(data):
+        rtype = int.from_bytes(data[pos:pos + 2], "little")
+        size = int.from_bytes(data[pos + 2:pos + 4], "little")
+        if rtype == _BIFF_FILEPASS:
+            return True
+        if rtype == _BIFF_EOF:
+            return False
+        pos += 4 + size
+    return False
 
 
 # ------------------------------------------------------------------------------------------------ zip
@@ -250,6 +300,8 @@ def _inspect_zip(path: Path, name: str, limits: Limits) -> FileCheck:
         for info in infos:
             _check_ratio(name, info, limits)
         fmt = _zip_format(zf, name, set(names))
+        if fmt == "ods" and _odf_encrypted(zf):
+            raise _fail(name, "文件设置了打开密码，无法读取", HINT_PASSWORD_ODS)
         check = FileCheck(format=fmt)
         if fmt in ("xlsx", "xlsm"):
             _read_ooxml_workbook(zf, name, check)
@@ -259,6 +311,14 @@ def _inspect_zip(path: Path, name: str, limits: Limits) -> FileCheck:
         if fmt == "ods":
             _check_ods_extent(zf, name, limits)
         return check
+
+
+def _odf_encrypted(zf: zipfile.ZipFile) -> bool:
+    """An OpenDocument file saved with a password: its manifest lists encryption data for the content."""
+    info = zf.NameToInfo.get("META-INF/manifest.xml")
+    if info is None or info.file_size > 4 * MB:
+        return False
+    return b"encryption-data" in zf.read(info)
 
 
 def _too_big_unzipped(name: str, limits: Limits) -> InputError:

@@ -118,8 +118,10 @@ def _check_zip(path: Path, max_uncompressed_mb: float) -> None:
 def _open_workbook(path: Path) -> Any:
     from python_calamine import CalamineWorkbook, PasswordError
 
+    from processor.readers.quiet import rust_stderr_to_log
+
     try:
-        with path.open("rb") as fh:
+        with path.open("rb") as fh, rust_stderr_to_log(path.name):
             return CalamineWorkbook.from_filelike(fh)
     except PasswordError as exc:
         raise InputError("文件设有打开密码，无法读取", file=path, hint="请在 Excel 或 WPS 中取消密码后重新提交。") from exc
@@ -132,6 +134,7 @@ def _open_workbook(path: Path) -> Any:
 
 def _sheet_items(path: Path) -> list[tuple[str, str]]:
     """Key/value rows of the hidden `_tmis` sheet, read with calamine (hidden sheets included)."""
+    from processor.readers.quiet import rust_stderr_to_log
     wb = _open_workbook(path)
     items: list[tuple[str, str]] = []
     try:
@@ -139,7 +142,8 @@ def _sheet_items(path: Path) -> list[tuple[str, str]]:
         target = next((n for n in names if str(n).strip().lower() == META_SHEET), None)
         if target is None:
             return []
-        sheet = wb.get_sheet_by_name(target)
+        with rust_stderr_to_log(path.name):
+            sheet = wb.get_sheet_by_name(target)
         for n, row in enumerate(sheet.iter_rows()):
             if n >= _MAX_META_ROWS:
                 break
@@ -179,6 +183,16 @@ def _parse_xml(data: bytes) -> Any:
         return DET.fromstring(data)
     except Exception:  # noqa: BLE001 - defusedxml refuses entities and DTDs; a bad part means no metadata
         return None
+
+
+def read_property_meta(path: str | Path) -> dict[str, Any]:
+    """The template metadata from the 'tmis.*' custom document properties alone ({} when none): no sheet is
+    parsed, only small XML parts of the zip, so it is safe on any file the intake guard let through."""
+    meta = parse_items(_property_items(Path(path)))
+    if meta.get("kind"):
+        meta["source"] = "properties"
+        return meta
+    return {}
 
 
 def _property_items(path: Path) -> list[tuple[str, str]]:
