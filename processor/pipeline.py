@@ -315,7 +315,7 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
         # Read, but nothing in it is a teacher-information sheet: as unrecognised as a broken file.
         why = "；".join(f.message for f in (wb.findings or [])[:3])
         reason = (f"{name}：文件中没有可以识别的教师信息工作表" + (f"（{why}）" if why else "")
-                  + "。请使用官方模板，保留模板中的工作表名称和表头后重新报送。")
+                  + f"。{_expected_sheets(pack)}请使用官方模板，保留模板中的工作表名称和表头后重新报送。")
         return _quarantine(path, name, sha, config, engine, dirs, reason, received, channel, sender,
                            unit_code=getattr(wb, "unit_code", None))
 
@@ -442,6 +442,16 @@ def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engi
             session.get(Submission, sub_id).archived_path = str(target)
     return Outcome(status, name, sha, sub_id, getattr(wb, "unit_code", None), target, report, done.rows,
                    done.stored, errors, warnings, sub.message)
+
+
+def _expected_sheets(pack: Any) -> str:
+    """What a teacher-information workbook looks like, for a file that is not one (a payroll, a roster)."""
+    sheets = [s for s in pack.ordered_sheets()][:3]
+    if not sheets:
+        return ""
+    headers = [f.label for f in sheets[0].input_fields if f.required][:4]
+    return (f"本系统只接收教师信息采集表：工作表应为{'、'.join(f'“{s.name}”' for s in sheets)}等，"
+            f"“{sheets[0].name}”的表头应有{'、'.join(f'“{h}”' for h in headers)}等字段。")
 
 
 def _quarantine(path: Path, name: str, sha: str, config: Any, engine: Engine, dirs: StateDirs, reason: str,

@@ -100,11 +100,18 @@ class WorkbookData:
 # ------------------------------------------------------------------------------------- header index
 
 
+# Headers that any list of people has (a payroll, a roster, a sign-up sheet): matching them says nothing about
+# which of our sheets, or whether one of ours at all, a sheet is.
+GENERIC_HEADERS = frozenset(fold_name(n) for n in (
+    "备注", "序号", "编号", "性别", "说明", "其他", "单位", "部门", "姓名", "身份证号", "身份证号码", "联系电话"))
+
+
 @dataclass
 class _Index:
-    """Header text keys → fields, per sheet spec (built once per pack)."""
+    """Header text keys → fields, per sheet spec (built once per pack); the fields too common to tell."""
 
     by_sheet: dict[str, dict[str, FieldSpec]]
+    generic: dict[str, set[str]]  # sheet id → codes of fields whose headers are generic or on most sheets
 
     @classmethod
     def build(cls, pack: RulePack) -> _Index:
@@ -116,7 +123,13 @@ class _Index:
                     if k:
                         keys.setdefault(k, f)
             by_sheet[spec.id] = keys
-        return cls(by_sheet)
+        spread: dict[str, int] = {}
+        for keys in by_sheet.values():
+            for k in keys:
+                spread[k] = spread.get(k, 0) + 1
+        common = {k for k, n in spread.items() if n * 2 >= len(by_sheet) > 1} | GENERIC_HEADERS
+        generic = {sid: {f.code for k, f in keys.items() if k in common} for sid, keys in by_sheet.items()}
+        return cls(by_sheet, generic)
 
 
 _INDEX_CACHE: dict[int, tuple[RulePack, _Index]] = {}
@@ -216,9 +229,29 @@ def _best(specs: list[SheetSpec], index: _Index, head: list[list[Any]],
     return best
 
 
-def _accepted_by_headers(cand: _Candidate | None) -> bool:
-    """Enough header matches to recognise a sheet by its headers alone."""
-    return cand is not None and (cand.score >= 3 or (cand.score >= 2 and cand.ratio >= 0.5))
+# Share of a sheet's header cells that must be fields of the template for the sheet to be taken as ours by
+# its headers alone (a payroll has 身份证号码, 性别 and 备注 among twenty columns of pay).
+MIN_HEADER_SHARE = 0.34
+
+
+def _accepted_by_headers(cand: _Candidate | None, index: _Index) -> bool:
+    """Enough header matches to recognise a sheet by its headers alone: three matches (or half the sheet's
+    fields), of which two are particular to that sheet and a third of the headers are matches; or one
+    particular field where nearly every header is a match."""
+    if cand is None:
+        return False
+    generic = index.generic.get(cand.spec.id, set())
+    particular = sum(1 for code in cand.matched if code not in generic)
+    headers = sum(1 for text in cand.labels if text)
+    if not (cand.score >= 3 or (cand.score >= 2 and cand.ratio >= 0.5)):
+        return False
+    if particular >= 2 and cand.score >= MIN_HEADER_SHARE * headers:
+        return True
+    return particular >= 1 and cand.score >= 0.75 * headers  # (nearly) every header is one of the sheet's
+
+
+def _matched_headers(cand: _Candidate | None) -> list[str]:
+    return [cand.labels[c] for c in sorted(cand.matched.values())] if cand is not None else []
 
 
 def _header_end(cand: _Candidate, merged: list[tuple[tuple[int, int], tuple[int, int]]]) -> int:
@@ -283,7 +316,8 @@ class SheetDetector:
         if named is not None:
             cand = _best([named], self.index, head, merged, width)
             other = _best([s for s in all_specs if s is not named], self.index, head, merged, width)
-            if other is not None and _accepted_by_headers(other) and (cand is None or other.score > cand.score + 2):
+            if (other is not None and _accepted_by_headers(other, self.index)
+                    and (cand is None or other.score > cand.score + 2)):
                 cand = other  # a sheet renamed to another category's name: its headers decide
             if cand is None or cand.score < 2:
                 if source.hidden:
@@ -294,11 +328,14 @@ class SheetDetector:
                 return None
         else:
             cand = _best(all_specs, self.index, head, merged, width)
-            if not _accepted_by_headers(cand):
+            if not _accepted_by_headers(cand, self.index):
                 if not source.hidden:
+                    same = _matched_headers(cand)
+                    why = (f"表头中只有{'、'.join(f'“{t}”' for t in same[:6])}与模板相同，不足以认定是哪一张信息表。"
+                           if same else "")
                     self._add("SHEET-UNKNOWN", WARNING, title, None, None, None, None,
                               f"无法识别工作表“{title}”属于哪一类信息，该表未被读取",
-                              "请使用官方模板中的工作表名称和表头；不需要的工作表请删除。")
+                              f"{why}请使用官方模板中的工作表名称和表头；不需要的工作表请删除。")
                 return None
         assert cand is not None
         return self._block(cand, title, head, merged, width, source)

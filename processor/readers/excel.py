@@ -123,7 +123,10 @@ def open_workbook(path: Path, name: str, limits: Limits,
                 if is_meta:
                     meta_items.extend(_meta_rows(row for _, row in stream.rows()))
                     continue
-                cells += stream.height * stream.width
+                # The guard's bound on the cells with content: a used range stretched to row 1,048,576 by
+                # format-only cells (LibreOffice, WPS) costs nothing when streamed.
+                bound = check.extents.get(part) if check is not None else None
+                cells += min(stream.height * stream.width, bound[0] * bound[1]) if bound else stream.height * stream.width
                 if cells > limits.max_cells:
                     raise InputError(f"文件的单元格总数超过上限 {limits.max_cells} 个", file=name,
                                      hint="请删除多余的行列，或把数据分成几个文件提交。")

@@ -58,8 +58,9 @@ _ROW_TAG = re.compile(rb'<row r="(\d{1,12})"')
 # namespace prefix on rows or cells. Such sheets are scanned exactly (expat).
 _IRREGULAR = (re.compile(rb'<c(?! r=")[\s>/]'), re.compile(rb'<row(?! r=")[\s>/]'),
               re.compile(rb':c[\s>/]'), re.compile(rb':row[\s>/]'))
-_CELL_COL = re.compile(rb'<c r="([A-Z]{1,4})')
-_CELL_ROW = re.compile(rb'<c r="[A-Z]{1,4}(\d{1,12})"')
+# A cell that is there: one with content (<c r="B2" t="s"><v>7</v></c>), not a self-closing <c r="XFD1048576"
+# s="3"/> that only carries a format (LibreOffice, WPS and Gnumeric write those to the sheet's very end).
+_CELL_FILLED = re.compile(rb'<c r="([A-Z]{1,4})(\d{1,12})"[^>]*?(/?)>')
 _DEEP_CACHE: dict[int, re.Pattern[bytes]] = {}
 
 
@@ -145,6 +146,7 @@ class FileCheck:
     date1904: bool = False
     sheet_parts: dict[str, str] = field(default_factory=dict)  # sheet name → zip member (xlsx/xlsm)
     suffix: str = ""  # the extension the file was sent with ('.xlsx'), lower case
+    extents: dict[str, tuple[int, int]] = field(default_factory=dict)  # zip member → (rows, columns) bound
 
     @property
     def wrong_suffix(self) -> bool:
@@ -307,7 +309,7 @@ def _inspect_zip(path: Path, name: str, limits: Limits) -> FileCheck:
             _read_ooxml_workbook(zf, name, check)
         scans = _verify_members(zf, infos, name, limits, set(check.sheet_parts.values()))
         for sheet, part in check.sheet_parts.items():
-            _check_sheet_extent(zf, part, sheet, scans[part], name, limits)
+            _check_sheet_extent(zf, part, sheet, scans[part], name, limits, check)
         if fmt == "ods":
             _check_ods_extent(zf, name, limits)
         return check
@@ -506,10 +508,11 @@ def _extent_error(name: str, sheet: str, rows: int, cols: int, limits: Limits) -
 
 
 def _check_sheet_extent(zf: zipfile.ZipFile, part: str, sheet: str, scan: SheetScan, name: str,
-                        limits: Limits) -> None:
+                        limits: Limits, check: FileCheck) -> None:
     """Refuse a sheet whose addressed extent (rows × columns) exceeds the limits, before calamine sees it."""
     bounds = scan.bounds()
     if bounds is not None and _extent_ok(*bounds, limits):
+        check.extents[part] = bounds
         return
     if bounds is not None:
         rows, cols = _regex_extent(zf, part)  # a regular sheet near the limits: count exactly
@@ -517,6 +520,7 @@ def _check_sheet_extent(zf: zipfile.ZipFile, part: str, sheet: str, scan: SheetS
         rows, cols = _exact_sheet_extent(zf, part, name)
     if not _extent_ok(rows, cols, limits):
         raise _extent_error(name, sheet, rows, cols, limits)
+    check.extents[part] = (rows, cols)
 
 
 def _extent_ok(rows: int, cols: int, limits: Limits) -> bool:
@@ -524,17 +528,22 @@ def _extent_ok(rows: int, cols: int, limits: Limits) -> bool:
 
 
 def _regex_extent(zf: zipfile.ZipFile, part: str) -> tuple[int, int]:
-    """Exact farthest row and column of a sheet whose cells all carry r= first."""
+    """Exact farthest row and column holding a cell with content, of a sheet whose cells all carry r= first
+    (format-only cells are left out: they make the used range, not the data)."""
     max_row = max_col = 0
     tail = b""
     with zf.open(part) as fh:
         while chunk := fh.read(_CHUNK):
             buf = tail + chunk
             tail = buf[-64:]
-            rows = set(_CELL_ROW.findall(buf))
+            rows: set[bytes] = set()
+            cols: set[bytes] = set()
+            for letters, row, closed in _CELL_FILLED.findall(buf):
+                if not closed:
+                    rows.add(row)
+                    cols.add(letters)
             if rows:
                 max_row = max(max_row, max(map(int, rows)))
-            cols = set(_CELL_COL.findall(buf))
             if cols:
                 max_col = max(max_col, max(map(col_number, cols)))
     return max_row, max_col
