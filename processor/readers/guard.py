@@ -46,6 +46,7 @@ _OTHER_MAGIC = (
     (b"{\\rtf", "RTF 文档"),
 )
 
+_OLD_BIFF_BOF = (b"\x09\x00", b"\x09\x02", b"\x09\x04")  # BIFF2, BIFF3, BIFF4
 _CHUNK = MB
 _PROLOG_BYTES = 64 * 1024
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
@@ -204,6 +205,9 @@ def inspect_file(path: str | Path, limits: Limits, *, name: str | None = None) -
         check = _inspect_zip(path, name, limits)
     elif head.startswith(MAGIC_OLE):
         check = _inspect_ole(path, name)
+    elif head[:2] in _OLD_BIFF_BOF and head[2:4] in (b"\x04\x00", b"\x06\x00", b"\x08\x00"):
+        # A bare BOF record: Excel 2.x–4.0 worksheets (1987–1992), before workbooks were OLE2 files.
+        raise _fail(name, "是 Excel 4.0 或更早版本的旧格式表格，无法读取", HINT_RESAVE)
     else:
         for magic, what in _OTHER_MAGIC:
             if head.startswith(magic):
