@@ -68,6 +68,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "max_uncompressed_mb": (float, 3000, _positive),
         "max_rows": (int, 1_100_000, _positive),
         "max_cells": (int, 60_000_000, _positive),
+        "max_parse_mb": (float, 1024, _positive),
+        "parse_seconds": (float, 120.0, _positive),
     },
     "check": {"max_findings": (int, 50_000, _positive), "today": (str, "", _iso_date_or_empty)},
     "mail": {

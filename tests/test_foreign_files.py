@@ -282,3 +282,37 @@ def test_unrecognised_csv_is_named_as_the_school_sent_it(env: Env) -> None:
     reason = next((env.state / "quarantine").glob("*.reason.txt")).read_text(encoding="utf-8")
     for text in (notice, reason):
         assert "“1783_test”" in text and "__1783_test" not in text
+
+
+def _heavy_xls(path: Path) -> Path:
+    """A sound .xls of 200,000 distinct text cells (xlwt, as old exporters write them): calamine needs about
+    240 MB of address space to read it, the interpreter alone about 150 MB."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("花名册")
+    for r in range(8000):
+        row = sheet.row(r)
+        for c in range(25):
+            row.write(c, f"第{r}行{c}列")
+    book.save(str(path))
+    return path
+
+
+def test_an_xls_needing_more_memory_than_the_ceiling_is_refused_and_the_worker_goes_on(env: Env) -> None:
+    _heavy_xls(env.inbox / "花名册.xls")
+    shutil.copy(FOREIGN / "calamine__biff5_write.xls", env.inbox / "旧表.xls")
+    workbook(env, env.inbox / "一中_教师信息.xlsx", people(2, seed=11, school=SCHOOL_A))
+    old = time.time() - 600
+    for p in env.inbox.iterdir():
+        os.utime(p, (old, old))
+    done = subprocess.run([sys.executable, "-c", "from processor.cli import main; main()", "run", "--once",
+                           "--config", str(env.config_path)], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TMIS_INTAKE_MAX_PARSE_MB="190", RUST_BACKTRACE="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "处理完成：共 3 个文件（接收 1，部分接收 0，退回 0，无法识别 2，重复 0）。"
+    reasons = {p.name.split("__", 1)[1]: p.read_text(encoding="utf-8")
+               for p in (env.state / "quarantine").glob("*.reason.txt")}
+    assert "花名册.xls：文件结构异常，无法在 190 MB 的内存上限内读取" in reasons["花名册.xls.reason.txt"]
+    assert f"旧表.xls：{NOT_OURS_RUN}" in reasons["旧表.xls.reason.txt"]  # a small .xls passes the trial
+    assert not any(noise in done.stderr for noise in PARSER_NOISE), done.stderr[-3000:]

@@ -10,6 +10,7 @@ from typing import Any
 
 from processor.errors import InputError
 from processor.readers.guard import HINT_PASSWORD, HINT_RESAVE, FileCheck, Limits
+from processor.readers.isolate import TRIAL_FORMATS, trial_parse
 from processor.readers.quiet import rust_stderr_to_log
 from processor.workbook.meta import cell_text
 
@@ -91,6 +92,8 @@ def open_workbook(path: Path, name: str, limits: Limits,
 
     from processor.readers.xlsx_stream import StreamBook, StreamSheet
 
+    if check is not None and check.format in TRIAL_FORMATS:
+        trial_parse(path, name, limits.max_parse_bytes, limits.parse_seconds)  # bounded memory, or InputError
     big = _big_sheets(path, name, check)
     book = StreamBook(path, name, date1904=check.date1904) if big and check is not None else None
 

@@ -127,15 +127,20 @@ class Limits:
     max_members: int = 10_000
     max_ratio: float = 200.0  # per zip member larger than ratio_floor_bytes
     ratio_floor_bytes: int = 4 * MB
+    max_parse_bytes: int = 1024 * MB  # address space of the trial parse of an .xls/.xlsb (isolate.py)
+    parse_seconds: float = 120.0
 
     @classmethod
     def from_config(cls, config: Any) -> Limits:
-        """Limits from a loaded Config ([intake] max_file_mb, max_uncompressed_mb, max_rows, max_cells)."""
+        """Limits from a loaded Config ([intake] max_file_mb, max_uncompressed_mb, max_rows, max_cells,
+        max_parse_mb, parse_seconds)."""
         return cls(
             max_file_bytes=int(config.get("intake", "max_file_mb") * MB),
             max_uncompressed_bytes=int(config.get("intake", "max_uncompressed_mb") * MB),
             max_rows=int(config.get("intake", "max_rows")),
             max_cells=int(config.get("intake", "max_cells")),
+            max_parse_bytes=int(config.get("intake", "max_parse_mb") * MB),
+            parse_seconds=float(config.get("intake", "parse_seconds")),
         )
 
 
