@@ -240,6 +240,15 @@ def test_renamed_foreign_workbooks_are_read_not_called_corrupt(name: str, real: 
     assert {f.rule for f in data.findings[1:]} == {"SHEET-UNKNOWN"}
 
 
+def test_ods_sent_as_xls_is_read_by_its_real_format(tmp_path: Path, env: Env) -> None:
+    renamed = tmp_path / "花名册.xls"
+    shutil.copy(FOREIGN / "roo__type_openoffice.xlsx", renamed)  # an OpenDocument spreadsheet
+    data = read_workbook(renamed, env.pack)
+    assert data.format == "ods"
+    assert data.findings[0].message == ("文件“花名册.xls”的扩展名是 .xls，但内容实际是 OpenDocument 电子表格（.ods）；"
+                                        "已按实际格式读取")
+
+
 @pytest.mark.parametrize("name", ["roo__encrypted-letmein.ods", "calamine__pass_protected.ods",
                                   "msoffcrypto__xor_password_123456789012345.xls",
                                   "msoffcrypto__rc4cryptoapi_password.xls"])
