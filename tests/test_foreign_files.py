@@ -325,3 +325,18 @@ def test_an_xls_needing_more_memory_than_the_ceiling_is_refused_and_the_worker_g
     assert "花名册.xls：文件结构异常，无法在 190 MB 的内存上限内读取" in reasons["花名册.xls.reason.txt"]
     assert f"旧表.xls：{NOT_OURS_RUN}" in reasons["旧表.xls.reason.txt"]  # a small .xls passes the trial
     assert not any(noise in done.stderr for noise in PARSER_NOISE), done.stderr[-3000:]
+
+
+def test_what_the_parser_writes_to_standard_error_goes_to_the_log_not_the_terminal() -> None:
+    code = ("import logging, os, sys; logging.basicConfig(stream=sys.stdout, level=logging.DEBUG, format='%(message)s');"
+            "from processor.readers.quiet import rust_stderr_to_log\n"
+            "with rust_stderr_to_log('工资表.xls'):\n"
+            "    os.write(2, b\"thread '<unnamed>' panicked at src/cfb.rs:1:1: capacity overflow\\n\")\n"
+            "print('RUST_BACKTRACE=' + os.environ['RUST_BACKTRACE'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, RUST_BACKTRACE="full"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.splitlines() == [
+        "工资表.xls: the parser wrote to standard error: thread '<unnamed>' panicked at src/cfb.rs:1:1: capacity overflow",
+        "RUST_BACKTRACE=0"]
