@@ -99,6 +99,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]
     from openpyxl.styles import PatternFill
 
     from processor.config import load_config
+    from processor.paths import DEFAULT_CONFIG
     from processor.rulepack.loader import load_pack_from_config
     from processor.samples import SchoolInfo, generate_people, write_workbook
 
@@ -118,7 +119,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]
     keep("旧系统导出.xls", _ole_loop(folder / "loop.xls"), NOT_A_WORKBOOK)
     template = folder / "一中.xlsx"
     write_workbook(template, generate_people(2, seed=3, school=SchoolInfo(code=SCHOOL_A[0], name=SCHOOL_A[1])),
-                   pack=load_pack_from_config(load_config(None)), kind="teachers", unit_code=SCHOOL_A[0],
+                   pack=load_pack_from_config(load_config(DEFAULT_CONFIG, environ={})), kind="teachers", unit_code=SCHOOL_A[0],
                    unit_name=SCHOOL_A[1], mistakes=[], seed=3)
     with template.open("rb") as plain, (folder / "加密.xlsx").open("wb") as locked:
         msoffcrypto.format.ooxml.OOXMLFile(plain).encrypt("123456", locked)
