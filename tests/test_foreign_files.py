@@ -276,6 +276,25 @@ def test_renamed_workbooks_are_read_not_called_corrupt(name: str, real: str, env
     assert [f.rule for f in data.findings[1:]] == ["SHEET-UNKNOWN"] * 12
 
 
+def _lo_password(src: Path, target: Path, filter_name: str) -> Path:
+    """`src` saved by a real LibreOffice with the open password 123456 (tests/lo_password.py, UNO)."""
+    helper = Path(__file__).with_name("lo_password.py")
+    subprocess.run(["/usr/bin/python3", str(helper), str(src), str(target), filter_name, "123456"], check=True,
+                   capture_output=True, timeout=300)
+    assert target.exists(), f"LibreOffice produced no {target.name}"
+    return target
+
+
+@pytest.mark.parametrize(("name", "filter_name"), [("工资表_加密.ods", "calc8"), ("工资表_加密.xls", "MS Excel 97")])
+def test_libreoffice_files_with_an_open_password_are_said_to_have_one(
+        name: str, filter_name: str, tmp_path: Path, env: Env) -> None:
+    locked = _lo_password(_payroll(tmp_path / "工资表.xlsx"), tmp_path / name, filter_name)
+    with pytest.raises(InputError) as err:
+        read_workbook(locked, env.pack)
+    assert (err.value.file, err.value.message) == (name, PASSWORD)
+    assert "密码" in (err.value.hint or "")
+
+
 def test_encrypted_xlsx_is_said_to_have_an_open_password(env: Env, made: dict[str, tuple[Path, str]]) -> None:
     with pytest.raises(InputError) as err:
         read_workbook(made["加密.xlsx"][0], env.pack)
