@@ -96,7 +96,8 @@ def _date_reason(number: str, today: datetime.date) -> tuple[datetime.date | Non
 
 def analyse(number: str, today: datetime.date | None = None) -> Analysis:
     """The parts of a resident identity number, checked in chain order (chars → length → date → checksum)."""
-    number = compact(number)
+    if not (number.isascii() and number.isalnum() and (number.isdigit() or number.isupper())):
+        number = compact(number)  # the sheet rules hand over numbers the normaliser compacted already
     today = today or datetime.date.today()
     if not _DIGITS_X.match(number):
         return Analysis("chars", None, None, None, None, None)

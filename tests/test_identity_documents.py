@@ -70,7 +70,7 @@ def test_wrong_check_character_on_a_residence_permit_is_an_error(tmp_path: Path,
     result = check(tmp_path, validator, permit("810000199408230022", date(1994, 8, 23), "2", "344"))
     [f] = id_findings(result)
     assert (f.rule, f.severity, f.message) == (
-        "ID-CHECKSUM", "error", "居民身份证号“810000199408230022”的校验位不对：按 GB 11643 计算，最后一位应为 1")
+        "ID-CHECKSUM", "error", "港澳台居民居住证号码“810000199408230022”的校验位不对：按 GB 11643 计算，最后一位应为 1")
 
 
 def test_residence_permit_sex_and_birth_must_agree_with_the_row(tmp_path: Path, validator: Validator) -> None:
@@ -249,3 +249,9 @@ def test_a_code_created_after_the_birth_year_is_normal(tmp_path: Path, validator
 def test_an_unknown_code_stays_a_warning(tmp_path: Path, validator: Validator) -> None:
     change = {"id_number": "990426199112010074", "birth_date": date(1991, 12, 1), "sex": "1"}
     assert verdicts(check(tmp_path, validator, change)) == [("ID-AREA", "warning")]
+
+
+def test_an_unknown_code_on_a_resident_card_names_the_document(tmp_path: Path, validator: Validator) -> None:
+    change = {"id_number": "990426199112010074", "birth_date": date(1991, 12, 1), "sex": "1"}  # stdnum: unknown
+    [f] = id_findings(check(tmp_path, validator, change))
+    assert f.message == "居民身份证号“990426199112010074”的前 6 位地址码不在已知的行政区划代码中"

@@ -31,7 +31,7 @@ PARTS = ("length", "chars", "date", "checksum", "area", "area_abolished", "permi
 GB11643_TYPES = ("1", "C")  # 居民身份证, 港澳台居民居住证 (codes of id_doc_type)
 PERMIT_TYPE = "C"
 RESIDENT_SHAPE = re.compile(r"^[0-9]+X?$")
-OTHER_CHARS = re.compile(r"^[0-9A-Za-z\u3400-\u9fff()（）\-/]+$")
+OTHER_CHARS = re.compile(r"^[0-9A-Za-z\u3400-\u9fff()（）\-]+$")
 SEX_NAMES = {"1": "男", "2": "女"}
 CHAIN = ("chars", "length", "date", "checksum")
 
@@ -223,8 +223,10 @@ class IdNumber(Check):
         part, problem = self.part, a.problem
         number = chunk.column(self.number_field)[i]
         fifteen = len(number) == 15
+        t = chunk.column(self.type_field)[i] if self.type_field else None
         digits = {"date_digits": "7～12" if fifteen else "7～14", "date_format": "YYMMDD" if fifteen else "YYYYMMDD",
-                  "sex_digit": "15" if fifteen else "17"}
+                  "sex_digit": "15" if fifteen else "17",
+                  "doc_name": "港澳台居民居住证号码" if t == PERMIT_TYPE else "居民身份证号"}
         if part in CHAIN:
             if problem != part:
                 return None
@@ -239,7 +241,7 @@ class IdNumber(Check):
         if problem is not None:
             return None
         if part == "area":
-            return None if a.area.known else (self.number_field, {"area": number[:6]})
+            return None if a.area.known else (self.number_field, {"area": number[:6], **digits})
         if part == "area_abolished":
             if a.area.abolished is None:
                 return None
