@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 from processor import iddocs
@@ -34,11 +33,6 @@ RESIDENT_SHAPE = re.compile(r"^[0-9]+X?$")
 OTHER_CHARS = re.compile(r"^[0-9A-Za-z\u3400-\u9fff()（）\-]+$")
 SEX_NAMES = {"1": "男", "2": "女"}
 CHAIN = ("chars", "length", "date", "checksum")
-
-
-def analyse(number: str, today: date) -> Analysis:
-    """The library's verdict (kept as this module's name for callers of the check)."""
-    return gb11643.analyse(number, today)
 
 
 @register
