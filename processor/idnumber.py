@@ -42,7 +42,9 @@ _PROBLEMS = {"chars": InvalidFormat, "length": InvalidLength, "date": InvalidCom
 
 def compact(number: str) -> str:
     """Full-width → half-width, separators (spaces, dashes) removed, 'x' → 'X'."""
-    text = unicodedata.normalize("NFKC", str(number))
+    text = str(number)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
     return _SEPARATORS.sub("", text).upper()
 
 
@@ -191,6 +193,7 @@ def _periods(area: str) -> tuple[tuple[int | None, int | None, str], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=65536)  # (address code, birth year) pairs repeat across a school's teachers
 def area_status(area: str, birth_year: int | None = None) -> AreaStatus:
     """Whether the address code is known, its name, and whether it was abolished before birth_year.
 

@@ -29,6 +29,7 @@ PARTS = ("length", "chars", "date", "checksum", "area", "area_abolished", "permi
          "sex", "other_type", "document")
 GB11643_TYPES = ("1", "C")  # 居民身份证, 港澳台居民居住证 (codes of id_doc_type)
 PERMIT_TYPE = "C"
+PERMIT_SET = frozenset(PERMIT_AREAS)
 RESIDENT_SHAPE = re.compile(r"^[0-9]+X?$")
 OTHER_CHARS = re.compile(r"^[0-9A-Za-z\u3400-\u9fff()（）\-]+$")
 SEX_NAMES = {"1": "男", "2": "女"}
@@ -158,8 +159,7 @@ class IdNumber(Check):
             yield from self._documents(chunk, analyses, mask)
             return
         # Cheap rejections first: most rows are right, and the parts scan every row.
-        ok = [i for i, a in enumerate(analyses) if a.__class__ is Analysis and a.problem is None] \
-            if part not in CHAIN else None
+        ok = self._well_formed(chunk, analyses) if part not in CHAIN else []
         if part in CHAIN:
             candidates = [i for i, a in enumerate(analyses) if a.__class__ is Analysis and a.problem == part]
         elif part == "area":
@@ -167,7 +167,10 @@ class IdNumber(Check):
         elif part == "area_abolished":
             candidates = [i for i in ok if analyses[i].area.abolished is not None]
         elif part == "permit_area":
-            candidates = [i for i in ok if self._permit_mismatch(chunk, i) is not None]
+            if self.type_field is None:
+                return
+            types, numbers = chunk.column(self.type_field), chunk.column(self.number_field)
+            candidates = [i for i in ok if (types[i] == PERMIT_TYPE) is not (numbers[i][:6] in PERMIT_SET)]
         elif part == "upgraded15":
             candidates = [i for i in ok if analyses[i].upgraded]
         else:
@@ -181,6 +184,15 @@ class IdNumber(Check):
             if extra is not None:
                 field, variables = extra
                 yield chunk.hit(i, field, variables)
+
+    def _well_formed(self, chunk: Chunk, analyses: list[Any]) -> list[int]:
+        """Rows holding a GB 11643 number that passed the chain (shared by the parts through the chunk)."""
+        key = ("idnumber-ok", self.number_field, self.type_field, self.gb_types)
+        ok = chunk.cache.get(key)
+        if ok is None:
+            ok = chunk.cache[key] = [i for i, a in enumerate(analyses)
+                                     if a.__class__ is Analysis and a.problem is None]
+        return ok
 
     def _documents(self, chunk: Chunk, analyses: list[Any], mask: list[bool] | None) -> Iterator[Hit]:
         verdicts, formats = self.verdicts, self.formats

@@ -36,6 +36,8 @@ _SLASHED = re.compile(r"^([157])/([0-9]{6})/([0-9])$")
 def canonical(number: str) -> str:
     """The one form a document number is stored in (half-width, upper case, no separators or check brackets)."""
     text = _compact(number)
+    if "(" not in text and "/" not in text:
+        return text
     m = _BRACKETED.match(text)
     if m:
         return m.group(1) + m.group(2)
