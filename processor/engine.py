@@ -312,15 +312,16 @@ class Validator:
 
         return lookup
 
-    def _field_state(self, sheet: SheetSpec, spec: FieldSpec, date1904: bool) -> _FieldState:
-        key = (sheet.id, spec.code, date1904)
+    def _field_state(self, sheet: SheetSpec, spec: FieldSpec, date1904: bool,
+                     text_file: bool = False) -> _FieldState:
+        key = (sheet.id, spec.code, date1904, text_file)
         state = self._fields.get(key)
         if state is None:
             factory = self._normaliser_factory
             if factory is None:
                 from processor.normalise import normaliser_for as factory
             table = self.pack.tables.get(spec.table) if spec.table else None
-            state = _FieldState(spec, sheet, factory(spec, table, date1904=date1904),
+            state = _FieldState(spec, sheet, factory(spec, table, date1904=date1904, text_file=text_file),
                                 self._cell_rule(sheet.id, spec.code), self.pack.disabled)
             self._fields[key] = state
         return state
@@ -431,7 +432,9 @@ class _Run:
                          tuple(getattr(block, "extra_headers", ()) or ()), block)
         date1904 = bool(getattr(self.wb, "date1904", False))
         fields = [f for f in spec.fields if f.code in columns and not f.derived]
-        states = [(f.code, columns[f.code], v._field_state(spec, f, date1904)) for f in fields]
+        # A CSV holds what Excel showed, not what was typed (2016.10 shows as 2016.1): the normaliser knows.
+        text_file = getattr(self.wb, "format", None) == "csv"
+        states = [(f.code, columns[f.code], v._field_state(spec, f, date1904, text_file)) for f in fields]
         derived = self._derived_columns(spec, columns, info.extra_headers, block)
         # Findings name the file's column letter, derived columns included.
         ctx = _BlockCtx(block.title, {**dict(derived), **columns}, counts, error_rows, spec)

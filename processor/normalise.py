@@ -15,8 +15,12 @@ it as invalid); ``issue`` set and ``value`` not None → the value is usable and
 
 Choices worth knowing:
 * A month written as the NUMBER 2016.1 is DATE-AMBIGUOUS: Excel turns the typed 2016.10 into 2016.1, so
-  it may be October or January. The TEXT '2016.1' (a text cell, or CSV) was typed that way and is read as
-  2016-01; '2016.10' as text is 2016-10.
+  it may be October or January. The TEXT '2016.1' in a workbook's text cell was typed that way and is
+  read as 2016-01; in a CSV (``text_file``) it is what Excel showed of a number, as ambiguous as the
+  number. '2016.10' as text is 2016-10.
+* Five digits as text in a date or month column (24909) are an Excel serial that lost its date format
+  (pasted as text, exported to CSV): read as that date (1968-03-12) with DATE-SERIAL-TEXT, a warning
+  that shows the date.
 * Whole numbers 1000–2999 in a date/month cell are read as a year, not as an Excel serial number
   (serials in that range are dates of 1902–1908, implausible here): a date field then lacks month and day.
 * Eight-digit numbers 19000101–20991231 are YYYYMMDD; six-digit 190001–209912 are YYYYMM.
@@ -37,20 +41,22 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from processor.iddocs import canonical as canonical_id
 from processor.rulepack.model import CodeTable, FieldSpec
 
 ID_AS_NUMBER = "ID-AS-NUMBER"
 ID_SCIENTIFIC = "ID-SCIENTIFIC"
 DATE_AMBIGUOUS = "DATE-AMBIGUOUS"
 DATE_INVALID = "DATE-INVALID"
+DATE_SERIAL_TEXT = "DATE-SERIAL-TEXT"
 NUMBER_INVALID = "NUMBER-INVALID"
 CODE_UNKNOWN = "CODE-UNKNOWN"
 CODE_HISTORICAL = "CODE-HISTORICAL"
 CODE_AMBIGUOUS = "CODE-AMBIGUOUS"
 TEXT_LINEBREAK = "TEXT-LINEBREAK"
 NAME_SPACES = "NAME-SPACES"
-ISSUES = (ID_AS_NUMBER, ID_SCIENTIFIC, DATE_AMBIGUOUS, DATE_INVALID, NUMBER_INVALID, CODE_UNKNOWN,
-          CODE_HISTORICAL, CODE_AMBIGUOUS, TEXT_LINEBREAK, NAME_SPACES)
+ISSUES = (ID_AS_NUMBER, ID_SCIENTIFIC, DATE_AMBIGUOUS, DATE_INVALID, DATE_SERIAL_TEXT, NUMBER_INVALID,
+          CODE_UNKNOWN, CODE_HISTORICAL, CODE_AMBIGUOUS, TEXT_LINEBREAK, NAME_SPACES)
 
 NO_INFO: Mapping[str, Any] = MappingProxyType({})
 NAME_FIELDS = frozenset({"name", "former_name"})
@@ -264,6 +270,7 @@ _RE_YMD_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _RE_YM = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$")
 _RE_YM_COMPACT = re.compile(r"^(\d{4})(\d{2})$")
 _RE_Y = re.compile(r"^(\d{4})\s*年?$")
+_RE_YM_ONE_DECIMAL = re.compile(r"^(\d{4})\.1$")
 _RE_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _RE_TIME_TAIL = re.compile(r"^(.+?)(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
 
@@ -280,9 +287,9 @@ _TYPE_NAMES = {"date": ("日期", "YYYY-MM-DD", "2016-09-01"), "month": ("年月
                "year": ("年份", "YYYY", "2016")}
 
 
-def _invalid(kind: str, reason: str) -> Cell:
+def _invalid(kind: str, reason: str, **extra: Any) -> Cell:
     type_name, date_format, example = _TYPE_NAMES[kind]
-    info = {"type_name": type_name, "date_format": date_format, "example": example, "reason": reason}
+    info = {"type_name": type_name, "date_format": date_format, "example": example, "reason": reason, **extra}
     if reason == _EXCEL_LEAP_DAY:
         info["excel_1900"] = True
     return Cell(None, DATE_INVALID, info)
@@ -337,9 +344,7 @@ def _parse_number(raw: float | int, kind: str, date1904: bool) -> _Parsed | dt.d
         if kind == "year":
             return _invalid(kind, "不是年份")
         if kind == "month" and frac == "1":
-            y = int(year_text)
-            return Cell(None, DATE_AMBIGUOUS, {"first": f"{y}-01", "second": f"{y}-10",
-                                               "candidates": f"{y}-01 或 {y}-10", "shown": repr(value)})
+            return _ambiguous_month(int(year_text), repr(value))
         if len(frac) <= 2:
             return (int(year_text), int(frac), None)
         return _invalid(kind, "不是日期")
@@ -347,6 +352,25 @@ def _parse_number(raw: float | int, kind: str, date1904: bool) -> _Parsed | dt.d
     if isinstance(result, str):
         return _invalid(kind, result)
     return result
+
+
+def _ambiguous_month(year: int, shown: str) -> Cell:
+    """2016.1: typed as 2016.10 (October, the trailing 0 lost to a number) or as 2016.1 (January)?"""
+    return Cell(None, DATE_AMBIGUOUS, {"first": f"{year}-01", "second": f"{year}-10",
+                                       "candidates": f"{year}-01 或 {year}-10", "shown": shown})
+
+
+def _serial_text(text: str, kind: str, date1904: bool) -> Cell:
+    """Five digits in a date column: an Excel serial pasted as text (24909 is 1968-03-12). Read as that
+    date, with a warning that shows it, since no one writes a date as five digits on purpose."""
+    result = _serial(float(text), date1904)
+    if isinstance(result, str):
+        return _invalid(kind, result)
+    cell = _finish(result, kind)
+    if cell.issue is not None:
+        return cell
+    shown = result.isoformat() if kind == "date" else cell.value
+    return Cell(cell.value, DATE_SERIAL_TEXT, {"shown": text, "date": shown, "date_format": _TYPE_NAMES[kind][1]})
 
 
 def _parse_text(text: str, kind: str) -> _Parsed | Cell:
@@ -385,7 +409,8 @@ def _finish(parsed: _Parsed | dt.date, kind: str) -> Cell:
     else:
         y, m, d = parsed
     if not MIN_YEAR <= y <= MAX_YEAR:
-        return _invalid(kind, f"年份 {y} 不合理")
+        # Written the right way but out of range: the message says so instead of asking for the format.
+        return _invalid(kind, f"年份 {y} 不合理", bad_year=y, min_year=MIN_YEAR, max_year=MAX_YEAR)
     if kind == "year":
         return Cell(y)
     if m is None:
@@ -407,7 +432,7 @@ def _finish(parsed: _Parsed | dt.date, kind: str) -> Cell:
         return _invalid(kind, "日期不存在")
 
 
-def _dates(field: FieldSpec, date1904: bool) -> Normaliser:
+def _dates(field: FieldSpec, date1904: bool, text_file: bool = False) -> Normaliser:
     kind = field.type
 
     def normalise(raw: Any) -> Cell:
@@ -418,6 +443,12 @@ def _dates(field: FieldSpec, date1904: bool) -> Normaliser:
             text = _nfkc(raw)
             if not text:
                 return EMPTY
+            if text.isdigit() and len(text) == 5 and kind != "year":
+                return _serial_text(text, kind, date1904)
+            if text_file and kind == "month":
+                m = _RE_YM_ONE_DECIMAL.match(text)
+                if m:
+                    return _ambiguous_month(int(m.group(1)), text)
             parsed: Any = _parse_text(text, kind)
         elif cls is dt.datetime or cls is dt.date:
             typed = _typed_number(raw, date1904)
@@ -484,7 +515,6 @@ def _number(field: FieldSpec) -> Normaliser:
 # ------------------------------------------------------------------------------------ identity numbers
 
 _RE_SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?E\+?\d{1,2}$")
-_ID_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
 
 
 def _idnumber(field: FieldSpec) -> Normaliser:
@@ -496,7 +526,7 @@ def _idnumber(field: FieldSpec) -> Normaliser:
             text = _nfkc(raw)
             if not text:
                 return EMPTY
-            text = _ID_SEPARATORS.sub("", text).upper()
+            text = canonical_id(text)
             if _RE_SCIENTIFIC.match(text):
                 return Cell(None, ID_SCIENTIFIC, {"shown": text})
             return Cell(text)
@@ -518,8 +548,12 @@ def _idnumber(field: FieldSpec) -> Normaliser:
 # ------------------------------------------------------------------------------------------ dispatcher
 
 
-def normaliser_for(field: FieldSpec, table: CodeTable | None = None, *, date1904: bool = False) -> Normaliser:
-    """The normaliser of a field: a pure function raw cell → Cell (memoisable by (type(raw), raw))."""
+def normaliser_for(field: FieldSpec, table: CodeTable | None = None, *, date1904: bool = False,
+                   text_file: bool = False) -> Normaliser:
+    """The normaliser of a field: a pure function raw cell → Cell (memoisable by (type(raw), raw)).
+
+    ``text_file``: the cells come from a CSV, i.e. as Excel showed them (a year-month 2016.1 there is as
+    ambiguous as the number 2016.1 in a workbook)."""
     kind = field.type
     if kind == "text":
         return _text(field)
@@ -530,7 +564,7 @@ def normaliser_for(field: FieldSpec, table: CodeTable | None = None, *, date1904
     if kind == "yesno":
         return _yesno(field, table)
     if kind in ("date", "month", "year"):
-        return _dates(field, date1904)
+        return _dates(field, date1904, text_file)
     if kind in ("int", "decimal"):
         return _number(field)
     if kind == "idnumber":

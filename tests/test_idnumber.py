@@ -76,3 +76,19 @@ def test_junk_raises_only_typed_errors():
         with pytest.raises(ValidationError):
             idnumber.validate(junk)
         assert idnumber.is_valid(junk) is False
+
+
+def test_area_status_knows_when_a_code_went_out_of_use():
+    # python-stdnum's cn/loc: 110103 崇文区 until 2010; 120110 东郊区 until 1991, then 东丽区.
+    assert idnumber.area_status("110103", 2015) == idnumber.AreaStatus(True, "崇文区", 2010)
+    assert idnumber.area_status("110103", 2010) == idnumber.AreaStatus(True, "崇文区", None)
+    assert idnumber.area_status("120110", 1980).abolished is None
+    assert idnumber.area_status("830000", 1992) == idnumber.AreaStatus(True, "台湾", None)
+
+
+def test_validate_uses_the_day_it_is_given():
+    number = "44030820260110151"
+    number += idnumber.check_digit(number)
+    assert idnumber.is_valid(number, dt.date(2026, 1, 10)) is True
+    with pytest.raises(InvalidComponent):
+        idnumber.validate(number, dt.date(2026, 1, 9))

@@ -121,7 +121,9 @@ def test_idnumber_rules_cover_every_part(core: RulePack) -> None:
     assert parts == {
         "ID-LENGTH": "length", "ID-CHARS": "chars", "ID-DATE": "date", "ID-CHECKSUM": "checksum",
         "ID-AREA": "area", "ID-15": "upgraded15", "ID-BIRTH": "birth", "ID-SEX": "sex",
-        "ID-OTHER-TYPE": "other_type",
+        "ID-OTHER-TYPE": "other_type", "ID-AREA-ABOLISHED": "area_abolished", "ID-PERMIT-AREA": "permit_area",
+        "ID-DOC-HK": "document", "ID-DOC-MACAO": "document", "ID-DOC-TAIWAN": "document",
+        "ID-DOC-PASSPORT": "document",
     }
 
 

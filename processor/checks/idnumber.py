@@ -1,90 +1,39 @@
-"""idnumber: GB 11643 identity numbers (身份证件类型 1) part by part; other document types: length and characters.
+"""idnumber: GB 11643 numbers (居民身份证, 港澳台居民居住证) part by part; other documents against their formats.
 
-Parts are checked in a chain — chars → length → date → checksum → area — and a part fires only when the
-parts before it passed, so one mistake gives one finding. birth / sex compare a valid number with the
-出生日期 / 性别 the person typed and mark that cell.
+The verdict on a GB 11643 number is processor.idnumber.analyse(): the library and these rules cannot
+disagree. Parts are checked in a chain — chars → length → date → checksum → area — and a part fires only
+when the parts before it passed, so one mistake gives one finding. birth / sex compare a valid number
+with the 出生日期 / 性别 the person typed and mark that cell. permit_area says when the address code
+does not fit the document type (a 居住证 starts with 810000 / 820000 / 830000, a 居民身份证 never does).
+
+Other documents: other_type checks length and characters; document checks the number against the
+published formats the rule names (processor/iddocs), and says which forms were expected.
 
 Identity numbers hardly repeat, so memoising on row values does not pay here: each number is analysed
-once per file (shared by all the parts through a cache) and every part scans the chunk column-wise."""
+once (shared by all the parts and rules of a Validator through env.shared) and every part scans the
+chunk column-wise."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
-from typing import Any, NamedTuple
+from typing import Any
 
+from processor import iddocs
 from processor import idnumber as gb11643
 from processor.checks.base import INVALID, MEMO_LIMIT, Check, Chunk, Hit, ParamSpec, RuleError, register
 from processor.checks.date import compare, granular
+from processor.idnumber import PERMIT_AREAS, Analysis
 
-PARTS = ("length", "chars", "date", "checksum", "area", "upgraded15", "birth", "sex", "other_type")
-RESIDENT_TYPE = "1"  # 居民身份证
+PARTS = ("length", "chars", "date", "checksum", "area", "area_abolished", "permit_area", "upgraded15", "birth",
+         "sex", "other_type", "document")
+GB11643_TYPES = ("1", "C")  # 居民身份证, 港澳台居民居住证 (codes of id_doc_type)
+PERMIT_TYPE = "C"
+PERMIT_SET = frozenset(PERMIT_AREAS)
 RESIDENT_SHAPE = re.compile(r"^[0-9]+X?$")
-DIGITS_X = re.compile(r"^[0-9X]*$")
 OTHER_CHARS = re.compile(r"^[0-9A-Za-z\u3400-\u9fff()（）\-]+$")
 SEX_NAMES = {"1": "男", "2": "女"}
-
-_AREA_KNOWN: dict[str, bool] = {}
-
-
-class Analysis(NamedTuple):
-    """What a resident identity number says: its first failing part (or None), birth date, sex code."""
-
-    problem: str | None
-    birth: date | None
-    sex: str | None
-    expected_check: str | None
-    upgraded: str | None
-    area_ok: bool
-
-
-def birth_of(number: str) -> date | None:
-    try:
-        return gb11643.birth_date(number)
-    except Exception:  # the library raises its typed errors for impossible dates
-        return None
-
-
-def area_known(number: str) -> bool:
-    """The library's hint, cached by address code (the lookup in the division table is slow)."""
-    area = number[:6]
-    hit = _AREA_KNOWN.get(area)
-    if hit is None:
-        try:
-            hit = bool(gb11643.area_known(number))
-        except Exception:
-            hit = False
-        _AREA_KNOWN[area] = hit
-    return hit
-
-
-def analyse(number: str, today: date) -> Analysis:
-    """The parts of a resident identity number, checked in chain order."""
-    if not DIGITS_X.match(number):
-        return Analysis("chars", None, None, None, None, False)
-    n = len(number)
-    if n not in (15, 18):
-        return Analysis("length", None, None, None, None, False)
-    if "X" in number[:-1] or (n == 15 and number.endswith("X")):
-        return Analysis("chars", None, None, None, None, False)
-    born = birth_of(number)
-    if born is None or born > today:
-        return Analysis("date", None, None, None, None, False)
-    sex = "1" if int(number[14] if n == 15 else number[16]) % 2 else "2"
-    if n == 18:
-        try:
-            expected = gb11643.check_digit(number[:17])
-        except Exception:
-            expected = None
-        if expected != number[17]:
-            return Analysis("checksum", born, sex, expected, None, False)
-        return Analysis(None, born, sex, expected, None, area_known(number))
-    try:
-        upgraded = gb11643.upgrade15(number)
-    except Exception:
-        return Analysis("date", None, None, None, None, False)
-    return Analysis(None, born, sex, upgraded[-1], upgraded, area_known(number))
+CHAIN = ("chars", "length", "date", "checksum")
 
 
 @register
@@ -95,6 +44,8 @@ class IdNumber(Check):
         "type_field": ParamSpec((str,)),
         "birth_field": ParamSpec((str,)),
         "sex_field": ParamSpec((str,)),
+        "gb11643_types": ParamSpec((list,), default=list(GB11643_TYPES)),
+        "formats": ParamSpec((list,), default=[]),
         "min": ParamSpec((int,), default=4),
         "max": ParamSpec((int,), default=30),
     }
@@ -115,11 +66,22 @@ class IdNumber(Check):
             raise RuleError(f"工作表 {self.sheet.id} 没有出生日期字段，请用参数 birth_field 指定")
         if part == "sex" and self.sex_field is None:
             raise RuleError(f"工作表 {self.sheet.id} 没有性别字段，请用参数 sex_field 指定")
+        self.gb_types = frozenset(str(t) for t in self.p["gb11643_types"])
+        self.formats = tuple(str(f) for f in self.p["formats"])
+        if part == "document":
+            if not self.formats:
+                raise RuleError(f"part = \"document\" 需要参数 formats（可用：{'、'.join(iddocs.ids())}）")
+            unknown = [f for f in self.formats if f not in iddocs.ids()]
+            if unknown:
+                raise RuleError(f"参数 formats 中的“{'、'.join(unknown)}”不是已知的证件号码格式，"
+                                f"可用：{'、'.join(iddocs.ids())}")
+            self.expected = iddocs.describe(self.formats)
         sex_table = self.pack.tables.get(self.sheet.field(self.sex_field).table or "") if self.sex_field else None
         self.sex_label = (lambda c: sex_table.label(c)) if sex_table else (lambda c: SEX_NAMES.get(c, c))
         self.today = self.env.today
-        # Shared by every idnumber rule of this Validator: number → Analysis.
+        # Shared by every idnumber rule of this Validator: number → Analysis, (formats, number) → Verdict.
         self.cache: dict[str, Analysis] = self.env.shared.setdefault("idnumber", {})
+        self.verdicts: dict[tuple[tuple[str, ...], str], iddocs.Verdict] = self.env.shared.setdefault("iddocs", {})
 
     def _optional_field(self, param: str, default: str) -> str | None:
         code = self.p[param]
@@ -146,14 +108,14 @@ class IdNumber(Check):
 
     # -- column-wise ---------------------------------------------------------------------------------
     def _analyses(self, chunk: Chunk) -> list[Any]:
-        """Per row: an Analysis (resident number), a str (another document's number) or None (nothing to say).
+        """Per row: an Analysis (GB 11643 number), a str (another document's number) or None (nothing to say).
 
         Computed once per chunk and shared by all the parts through the chunk's cache."""
-        key = ("idnumber", self.number_field, self.type_field)
+        key = ("idnumber", self.number_field, self.type_field, self.gb_types)
         cached = chunk.cache.get(key)
         if cached is not None:
             return cached
-        cache, today = self.cache, self.today
+        cache, today, gb_types = self.cache, self.today, self.gb_types
         if len(cache) > MEMO_LIMIT:
             cache.clear()
         numbers = chunk.column(self.number_field)
@@ -170,13 +132,13 @@ class IdNumber(Check):
             if t is INVALID:
                 append(None)
                 continue
-            resident = RESIDENT_SHAPE.match(number) is not None if (t is None or t == "") else t == RESIDENT_TYPE
+            resident = RESIDENT_SHAPE.match(number) is not None if (t is None or t == "") else t in gb_types
             if not resident:
                 append(number)
                 continue
             a = cache.get(number)
             if a is None:
-                a = cache[number] = analyse(number, today)
+                a = cache[number] = gb11643.analyse(number, today)
             append(a)
         chunk.cache[key] = out
         return out
@@ -193,21 +155,28 @@ class IdNumber(Check):
                     if n < lo or n > hi or not OTHER_CHARS.match(a):
                         yield chunk.hit(i, self.number_field, {"length": n})
             return
-        # Cheap rejections first: most rows are right, and nine parts scan every row.
-        if part in ("chars", "length", "date", "checksum"):
+        if part == "document":
+            yield from self._documents(chunk, analyses, mask)
+            return
+        # Cheap rejections first: most rows are right, and the parts scan every row.
+        ok = self._well_formed(chunk, analyses) if part not in CHAIN else []
+        if part in CHAIN:
             candidates = [i for i, a in enumerate(analyses) if a.__class__ is Analysis and a.problem == part]
         elif part == "area":
-            candidates = [i for i, a in enumerate(analyses)
-                          if a.__class__ is Analysis and a.problem is None and not a.area_ok]
+            candidates = [i for i in ok if not analyses[i].area.known]
+        elif part == "area_abolished":
+            candidates = [i for i in ok if analyses[i].area.abolished is not None]
+        elif part == "permit_area":
+            if self.type_field is None:
+                return
+            types, numbers = chunk.column(self.type_field), chunk.column(self.number_field)
+            candidates = [i for i in ok if (types[i] == PERMIT_TYPE) is not (numbers[i][:6] in PERMIT_SET)]
         elif part == "upgraded15":
-            candidates = [i for i, a in enumerate(analyses)
-                          if a.__class__ is Analysis and a.problem is None and a.upgraded]
+            candidates = [i for i in ok if analyses[i].upgraded]
         else:
             typed = chunk.column(self.birth_field if part == "birth" else self.sex_field)
             attr = "birth" if part == "birth" else "sex"
-            candidates = [i for i, a in enumerate(analyses)
-                          if a.__class__ is Analysis and a.problem is None and typed[i] is not None
-                          and typed[i] != getattr(a, attr)]
+            candidates = [i for i in ok if typed[i] is not None and typed[i] != getattr(analyses[i], attr)]
         for i in candidates:
             if mask is not None and not mask[i]:
                 continue
@@ -216,22 +185,79 @@ class IdNumber(Check):
                 field, variables = extra
                 yield chunk.hit(i, field, variables)
 
+    def _well_formed(self, chunk: Chunk, analyses: list[Any]) -> list[int]:
+        """Rows holding a GB 11643 number that passed the chain (shared by the parts through the chunk)."""
+        key = ("idnumber-ok", self.number_field, self.type_field, self.gb_types)
+        ok = chunk.cache.get(key)
+        if ok is None:
+            ok = chunk.cache[key] = [i for i, a in enumerate(analyses)
+                                     if a.__class__ is Analysis and a.problem is None]
+        return ok
+
+    def _documents(self, chunk: Chunk, analyses: list[Any], mask: list[bool] | None) -> Iterator[Hit]:
+        verdicts, formats = self.verdicts, self.formats
+        if len(verdicts) > MEMO_LIMIT:
+            verdicts.clear()
+        for i, a in enumerate(analyses):
+            if a.__class__ is not str or (mask is not None and not mask[i]) or not OTHER_CHARS.match(a):
+                continue  # characters that fit no document are ID-OTHER-TYPE's to report
+            key = (formats, a)
+            v = verdicts.get(key)
+            if v is None:
+                v = verdicts[key] = iddocs.judge(a, formats)
+            if v.fits is None:
+                extra: dict[str, Any] = {"expected": self.expected, "normalised": a}
+                if v.checksum is not None:
+                    extra["checksum_of"], extra["expected_check"] = v.checksum
+                yield chunk.hit(i, self.number_field, extra)
+
+    def _permit_mismatch(self, chunk: Chunk, i: int) -> str | None:
+        """'permit' (a 居住证 number without a permit code), 'resident' (a permit code on a 居民身份证) or None."""
+        if self.type_field is None:
+            return None
+        t = chunk.column(self.type_field)[i]
+        if t is None or t == "" or t is INVALID:
+            return None
+        permit_area = chunk.column(self.number_field)[i][:6] in PERMIT_AREAS
+        if t == PERMIT_TYPE and not permit_area:
+            return "permit"
+        if t != PERMIT_TYPE and permit_area:
+            return "resident"
+        return None
+
     def _judge(self, a: Analysis, chunk: Chunk, i: int) -> tuple[str, dict[str, Any]] | None:
         part, problem = self.part, a.problem
-        if part in ("chars", "length", "date", "checksum"):
+        number = chunk.column(self.number_field)[i]
+        fifteen = len(number) == 15
+        t = chunk.column(self.type_field)[i] if self.type_field else None
+        digits = {"date_digits": "7～12" if fifteen else "7～14", "date_format": "YYMMDD" if fifteen else "YYYYMMDD",
+                  "sex_digit": "15" if fifteen else "17",
+                  "doc_name": "港澳台居民居住证号码" if t == PERMIT_TYPE else "居民身份证号"}
+        if part in CHAIN:
             if problem != part:
                 return None
-            number = chunk.column(self.number_field)[i]
-            extra: dict[str, Any] = {"length": len(number)}
+            extra: dict[str, Any] = {"length": len(number), **digits}
             if part == "checksum":
                 extra["expected"] = a.expected_check
             elif part == "length":
                 extra["expected"] = "18 位（或旧式 15 位）"
+            elif part == "date":
+                extra["reason"] = a.reason
             return self.number_field, extra
         if problem is not None:
             return None
         if part == "area":
-            return None if a.area_ok else (self.number_field, {"area": chunk.column(self.number_field)[i][:6]})
+            return None if a.area.known else (self.number_field, {"area": number[:6], **digits})
+        if part == "area_abolished":
+            if a.area.abolished is None:
+                return None
+            return self.number_field, {"area": number[:6], "place": a.area.place, "abolished": a.area.abolished,
+                                       "birth_year": a.birth.year}
+        if part == "permit_area":
+            mismatch = self._permit_mismatch(chunk, i)
+            if mismatch is None:
+                return None
+            return self.number_field, {"area": number[:6], "mismatch": mismatch}
         if part == "upgraded15":
             return (self.number_field, {"expected": a.upgraded}) if a.upgraded else None
         if part == "birth":
@@ -241,10 +267,10 @@ class IdNumber(Check):
             key = granular(typed)
             if key is None or compare(key, (a.birth.year, a.birth.month, a.birth.day)) == 0:
                 return None
-            return self.birth_field, {"expected": a.birth.isoformat()}
+            return self.birth_field, {"expected": a.birth.isoformat(), **digits}
         if part == "sex":
             typed = chunk.column(self.sex_field)[i]
             if typed is None or typed is INVALID or a.sex is None or typed == a.sex:
                 return None
-            return self.sex_field, {"expected": self.sex_label(a.sex)}
+            return self.sex_field, {"expected": self.sex_label(a.sex), **digits}
         return None

@@ -41,8 +41,10 @@ GENERATED = {
         "请从下拉列表中选择，可填代码、名称或“代码-名称”，例如“{{ example }}”。",
     ),
     "DATE-INVALID": ("date", "error", "{{ label }}“{{ value }}”不是有效的{{ type_name }}{% if excel_1900 %}："
-                     "Excel 把 1900 年当作闰年，其中的 1900-02-29 并不存在（读出时与 1900-02-28 无法区分）{% endif %}",
-                     "请按 {{ date_format }} 填写，例如 {{ example }}。"),
+                     "Excel 把 1900 年当作闰年，其中的 1900-02-29 并不存在（读出时与 1900-02-28 无法区分）"
+                     "{% elif bad_year %}：年份 {{ bad_year }} 不在 {{ min_year }}～{{ max_year }} 年之间{% endif %}",
+                     "{% if bad_year %}年份应在 {{ min_year }}～{{ max_year }} 年之间，请核对年份是否输错。"
+                     "{% else %}请按 {{ date_format }} 填写，例如 {{ example }}。{% endif %}"),
     "NUMBER-INVALID": ("number", "error", "{{ label }}“{{ value }}”不是{{ type_name }}",
                        "请只填写阿拉伯数字，不要带单位或文字。"),
     "LENGTH-MAX": ("length", "error", "{{ label }}长度为 {{ length }} 个字符，超过上限 {{ max }}",
