@@ -3,6 +3,11 @@
 - A file with errors comes back as the school's own workbook (.xlsx even when .xls/.ods/.csv came in):
   bad cells filled (red: error, yellow: warning) with a comment (problem + fix), plus the sheets 汇总 and
   错误清单 (every finding, with a link to its cell). Large files get the 汇总 + 错误清单 workbook only.
+  The school's dropdowns come back whole: the list validations Excel keeps in the sheet's ``<extLst>``
+  (x14, dropped by openpyxl) are copied from the received file into the saved report (``workbook.extlst``).
+  A report comment is ours by its mark (author tmis, text 【错误】/【警告】); a note that was on the cell
+  before (the template's header help, the school's own) is kept below it and put back when the next report
+  clears the marks. Formulas come back as their last computed value, and the 汇总 names those columns.
 - A file without errors gets a receipt (回执) workbook; warnings, if any, are listed in it.
 - Beside each report, ``<same name>.json``: the ``tmis check`` JSON object plus sha256, submission, status.
 - Nothing from the input is ever written back as a live formula (see ``set_safe``).
@@ -16,6 +21,8 @@ import logging
 import os
 import re
 import uuid
+import warnings
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,14 +34,22 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import coordinate_to_tuple, get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from processor.findings import ERROR, Finding
+from processor.workbook import style
+from processor.workbook.extlst import copy_with_extensions, read_extensions
+from processor.workbook.printing import print_ready
 
 log = logging.getLogger(__name__)
 
 AUTHOR = "tmis"
+# A comment of a report: author tmis and one of these marks first (the template's header help is tmis's too).
+REPORT_MARKS = ("【错误】", "【警告】")
+# A note the cell had before it was marked stays below the report's text, after this line.
+ORIGINAL_NOTE = "—— 以下为原有批注（{author}）——"
+_ORIGINAL_NOTE = re.compile(r"\n\n—— 以下为原有批注（(.*?)）——\n")
 ERROR_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 WARNING_FILL = PatternFill(fill_type="solid", start_color="FFFFEB9C", end_color="FFFFEB9C")
 HEAD_FILL = PatternFill(fill_type="solid", start_color="FFD9E1F2", end_color="FFD9E1F2")
@@ -44,7 +59,7 @@ WARNING_LIST_SHEET = "警告清单"
 SUMMARY_SHEET = "汇总"
 RECEIPT_SHEET = "回执"
 LIST_HEADERS = ("序号", "工作表", "行", "列", "字段", "值", "规则", "级别", "问题", "修改建议")
-LIST_WIDTHS = (7, 16, 7, 6, 16, 24, 20, 7, 60, 60)
+LIST_WIDTHS = (7, 16, 7, 6, 16, 24, 20, 7, 46, 46)
 SEVERITY_NAMES = {"error": "错误", "warning": "警告"}
 STATUS_NAMES = {"accepted": "已接收（全部入库，等待学校审核）", "partial": "部分接收（无错误的行已入库，有错误的行未入库）",
                 "rejected": "退回（未入库）", "unreadable": "无法识别（未入库）"}
@@ -198,13 +213,23 @@ def _unique_target(folder: Path, base: str, suffix: str, sha256: str) -> Path:
         n += 1
 
 
-def _atomic_save_workbook(wb: Workbook, target: Path) -> None:
+def _atomic_save_workbook(wb: Workbook, target: Path, extensions: dict[str, list[bytes]] | None = None) -> None:
+    """Save under a temporary name and rename into place; ``extensions`` (sheet title → ``<ext>`` elements of
+    the school's file) are written into those sheets on the way."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    carried = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.ext.tmp")
     try:
         wb.save(tmp)
+        if extensions:
+            try:
+                copy_with_extensions(tmp, carried, extensions)
+                os.replace(carried, tmp)
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:  # the report still goes out, as openpyxl saved it
+                log.warning("%s: the school's sheet extensions could not be carried over (%s)", target.name, exc)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+        carried.unlink(missing_ok=True)
 
 
 def atomic_write_text(target: Path, text: str) -> None:
@@ -258,6 +283,7 @@ def _write_list(ws: Any, findings: list[Finding], ctx: ReportContext, sheet_titl
             cell.font = Font(color="FF0563C1", underline="single")
     if findings:
         ws.auto_filter.ref = f"A1:J{len(findings) + 1}"
+    print_ready(ws, landscape=True, title_rows=1, grid=True, header=f"{ws.title}：{ctx.original_name}")
 
 
 def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, receipt: bool) -> None:
@@ -339,6 +365,13 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
             for c, value in enumerate((rule, SEVERITY_NAMES.get(severity, severity), count, example[(rule, severity)]),
                                       start=1):
                 set_safe(ws.cell(row=r, column=c), value)
+            # The example spans D:E, wrapped, so that it prints whole (Excel does not fit merged rows itself).
+            ws.merge_cells(start_row=r, start_column=4, end_row=r, end_column=5)
+            ws.cell(row=r, column=4).alignment = Alignment(wrap_text=True, vertical="top")
+            lines = -(-style.display_width(example[(rule, severity)]) // 30)
+            if lines > 1:
+                ws.row_dimensions[r].height = 15 * lines + 2
+    print_ready(ws, landscape=False, header=f"{ws.title}：{ctx.original_name}")
 
 
 # ----------------------------------------------------------------------------------------------- annotation
@@ -358,15 +391,44 @@ def _is_ours(ws: Any) -> bool:
     return tuple(c.value for c in ws[1][:len(LIST_HEADERS)]) == LIST_HEADERS
 
 
+def is_report_comment(comment: Any) -> bool:
+    """True for a comment a tmis report wrote (not the template's header help, not the school's own note)."""
+    return comment is not None and comment.author == AUTHOR and str(comment.text).startswith(REPORT_MARKS)
+
+
+def _note(text: str, author: str, width: int = 300) -> Comment:
+    comment = Comment(clean_text(text), author)
+    comment.width, comment.height = style.note_size(comment.text, width)
+    return comment
+
+
+def _original_note(comment: Any) -> Comment | None:
+    """The note a report comment was written over (kept below the report's text), or None."""
+    match = _ORIGINAL_NOTE.search(str(comment.text))
+    if match is None:
+        return None
+    return _note(comment.text[match.end():], match.group(1))
+
+
 def _clear_previous(wb: Workbook) -> None:
-    """A re-sent report: drop the sheets, comments and fills an earlier tmis report added."""
+    """A re-sent report: drop the sheets, comments and fills an earlier tmis report added — only those.
+
+    A cell's report comment gives way to the note that was there before it (kept below the report's text),
+    and only such a cell loses the report's fill: the template's help notes and the school's own notes and
+    colours (Excel's 差/适中 styles use the same two fills) stay. Every note that stays gets its box size
+    again (openpyxl does not read it back, so it would shrink to 144×79 and hide most of a help text)."""
     for name in (LIST_SHEET, WARNING_LIST_SHEET, SUMMARY_SHEET, RECEIPT_SHEET):
         if name in wb.sheetnames and _is_ours(wb[name]):
             del wb[name]
     for ws in wb.worksheets:
         for cell in list(ws._cells.values()):
-            if cell.comment is not None and cell.comment.author == AUTHOR:
-                cell.comment = None
+            comment = cell.comment
+            if comment is None:
+                continue
+            if not is_report_comment(comment):
+                comment.width, comment.height = style.note_size(comment.text)
+                continue
+            cell.comment = _original_note(comment)
             if cell.has_style and cell.fill is not None and cell.fill.fill_type == "solid":
                 color = getattr(cell.fill.start_color, "rgb", None)
                 if color in OUR_FILL_COLORS:
@@ -374,7 +436,10 @@ def _clear_previous(wb: Workbook) -> None:
 
 
 def annotate(wb: Workbook, findings: Iterable[Finding]) -> int:
-    """Fill and comment every cell a finding points at; returns how many cells were marked."""
+    """Fill and comment every cell a finding points at; returns how many cells were marked.
+
+    A note already on the cell (the template's help on a header, the school's own) is kept below the
+    report's text, so that clearing the marks later puts it back."""
     by_cell: dict[tuple[str, int, str], list[Finding]] = defaultdict(list)
     for f in findings:
         if f.sheet in wb.sheetnames and f.row:
@@ -387,36 +452,88 @@ def annotate(wb: Workbook, findings: Iterable[Finding]) -> int:
                     cell = wb[sheet].cell(row=rng.min_row, column=rng.min_col)
                     break
         cell.fill = ERROR_FILL if any(f.severity == ERROR for f in items) else WARNING_FILL
-        comment = Comment(_comment_text(items), AUTHOR)
-        comment.width, comment.height = 360, min(60 + 70 * len(items), 400)
-        cell.comment = comment
+        text = _comment_text(items)
+        before = cell.comment
+        if before is not None and not is_report_comment(before):
+            text += "\n\n" + ORIGINAL_NOTE.format(author=before.author or "") + "\n" + str(before.text)
+        cell.comment = _note(text, AUTHOR, width=360)
     return len(by_cell)
 
 
+@dataclass
+class FormulaCells:
+    """Formula cells of the school's workbook: written back as the value they last showed."""
+
+    columns: dict[str, Counter[str]] = field(default_factory=dict)  # sheet title → column letters → cells
+    uncomputed: int = 0  # formulas saved without a computed value: written back as their own text
+
+    def __bool__(self) -> bool:
+        return bool(self.columns)
+
+
 def _cached_formula_values(path: Path, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Any]:
-    """The values Excel last computed for formula cells (a second, read-only, data-only load)."""
+    """The values Excel last computed for formula cells: one read-only, data-only pass over each sheet
+    that has formulas (from its first to its last formula row), so the cost grows with the sheet, not
+    with the sheet times the number of formulas (a read-only sheet parses from its top on every lookup)."""
     out: dict[tuple[str, str], Any] = {}
     if not wanted:
         return out
     values_wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
     try:
         for sheet, coords in wanted.items():
-            ws = values_wb[sheet]
-            for coord in coords:
-                out[(sheet, coord)] = ws[coord].value
+            if not coords:
+                continue
+            places = {coordinate_to_tuple(coord): coord for coord in coords}
+            rows = [r for r, _ in places]
+            cols = [c for _, c in places]
+            first_row, first_col = min(rows), min(cols)
+            values = values_wb[sheet].iter_rows(min_row=first_row, max_row=max(rows), min_col=first_col,
+                                                max_col=max(cols), values_only=True)
+            for r, line in enumerate(values, start=first_row):
+                for c, value in enumerate(line, start=first_col):
+                    coord = places.get((r, c))
+                    if coord is not None:
+                        out[(sheet, coord)] = value
     finally:
         values_wb.close()
     return out
 
 
-def _load_own(path: Path) -> Workbook:
-    wb = load_workbook(path, keep_links=False, keep_vba=False, rich_text=False)
+def _load_own(path: Path) -> tuple[Workbook, FormulaCells]:
+    """The school's .xlsx, ready to mark: earlier marks cleared, every formula replaced by its last value."""
+    with warnings.catch_warnings():
+        # "Data Validation extension is not supported and will be removed": write_report carries it over.
+        warnings.filterwarnings("ignore", message=".*extension is not supported.*", category=UserWarning)
+        wb = load_workbook(path, keep_links=False, keep_vba=False, rich_text=False)
     formulas = {ws.title: {c.coordinate for c in ws._cells.values() if c.data_type == "f"} for ws in wb.worksheets}
     formulas = {k: v for k, v in formulas.items() if v}
     cached = _cached_formula_values(path, formulas) if formulas else {}
+    found = FormulaCells()
+    for sheet, coords in formulas.items():
+        found.columns[sheet] = Counter(wb[sheet][coord].column_letter for coord in coords)
+        found.uncomputed += sum(1 for coord in coords if cached.get((sheet, coord)) is None)
     _clear_previous(wb)
     neutralise(wb, cached)
-    return wb
+    return wb, found
+
+
+def _formula_note(wb: Workbook, found: FormulaCells, header_rows: dict[str, int]) -> str:
+    """The 汇总's word on formula cells: which columns, and why they come back as values."""
+    places = []
+    for sheet, columns in found.columns.items():
+        header_row = header_rows.get(sheet, 1)
+        parts = []
+        for letter, count in sorted(columns.items(), key=lambda kv: (len(kv[0]), kv[0])):
+            head = wb[sheet][f"{letter}{header_row}"].value if sheet in wb.sheetnames else None
+            head = str(head).strip() if head not in (None, "") else ""
+            parts.append(f"{letter} 列（{head + '，' if head else ''}{count} 格）")
+        shown = "、".join(parts[:10]) + ("等" if len(parts) > 10 else "")
+        places.append(f"“{sheet}”工作表的 {shown}")
+    text = (f"原文件中 {'；'.join(places)}是公式。为防止报告里的公式被执行，本报告中这些单元格只保留了公式最后一次"
+            "计算出的结果，公式本身没有带回；改正时请在本校原文件上修改，或在本报告中重新写入公式后再报送。")
+    if found.uncomputed:
+        text += f"其中 {found.uncomputed} 格在保存时没有计算结果，本报告中显示为公式原文。"
+    return text
 
 
 def _rebuild(wb_data: Any) -> Workbook:
@@ -476,6 +593,7 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
 
     annotated = False
     wb: Workbook | None = None
+    extensions: dict[str, list[bytes]] = {}
     if errors:
         if ctx.rows > ANNOTATE_MAX_ROWS:
             ctx.notes.append(f"文件共 {ctx.rows} 行，数据量较大，本报告未在原表上逐格标注；请按“错误清单”所列的"
@@ -483,7 +601,11 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
         else:
             try:
                 if source is not None and source.suffix.lower() in (".xlsx", ".xlsm"):
-                    wb = _load_own(source)
+                    wb, formulas = _load_own(source)
+                    extensions = read_extensions(source)
+                    if formulas:
+                        header_rows = {b.title: b.header_row for b in getattr(wb_data, "blocks", None) or []}
+                        ctx.notes.append(_formula_note(wb, formulas, header_rows))
                 elif wb_data is not None and getattr(wb_data, "blocks", None):
                     wb = _rebuild(wb_data)
                     ctx.notes.append(f"收到的文件为 {source.suffix if source else ''} 格式，本报告已转为 .xlsx，"
@@ -493,7 +615,7 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
                     annotated = True
             except Exception as exc:  # noqa: BLE001 - a workbook openpyxl cannot load still gets its list
                 log.warning("cannot annotate %s (%s); writing the list-only report", source, exc)
-                wb, annotated = None, False
+                wb, annotated, extensions = None, False, {}
                 ctx.notes.append("原文件无法在本系统中打开标注，本报告只列出错误清单；请按清单逐项修改原文件。")
     if wb is None:
         wb = Workbook()
@@ -507,7 +629,7 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
     wb.active = 0
     for ws in wb.worksheets:
         ws.sheet_view.tabSelected = ws.title == summary.title
-    _atomic_save_workbook(wb, target)
+    _atomic_save_workbook(wb, target, {t: e for t, e in extensions.items() if t in titles})
     sidecar = target.with_suffix(".json")
     atomic_write_text(sidecar, json.dumps(findings_json(ctx, findings, target), ensure_ascii=False, indent=1))
     return FeedbackFiles(report=target, json=sidecar, annotated=annotated)
