@@ -60,6 +60,7 @@ SUMMARY_SHEET = "汇总"
 RECEIPT_SHEET = "回执"
 LIST_HEADERS = ("序号", "工作表", "行", "列", "字段", "值", "规则", "级别", "问题", "修改建议")
 LIST_WIDTHS = (7, 16, 7, 6, 16, 24, 20, 7, 46, 46)
+NOTE_WIDTH = 48  # column B of the 汇总: the file's particulars and the notes
 SEVERITY_NAMES = {"error": "错误", "warning": "警告"}
 STATUS_NAMES = {"accepted": "已接收（全部入库，等待学校审核）", "partial": "部分接收（无错误的行已入库，有错误的行未入库）",
                 "rejected": "退回（未入库）", "unreadable": "无法识别（未入库）"}
@@ -258,6 +259,17 @@ def findings_json(ctx: ReportContext, findings: list[Finding], report: Path | No
 
 
 # ----------------------------------------------------------------------------------------------- sheets
+def _fit_row(ws: Any, row: int, *texts: tuple[Any, float]) -> None:
+    """Give a row of wrapped cells the height of its longest text: (text, column width) pairs.
+
+    Neither Excel nor LibreOffice sizes such rows of a file it did not write itself, so a long message
+    would print as its first line only."""
+    lines = max((sum(max(1, -(-style.display_width(part) // max(1, int(width) - 4)))
+                     for part in str(text or "").splitlines() or [""]) for text, width in texts), default=1)
+    if lines > 1:
+        ws.row_dimensions[row].height = 15 * lines + 3
+
+
 def _write_list(ws: Any, findings: list[Finding], ctx: ReportContext, sheet_titles: set[str], *, links: bool) -> None:
     ws.append(list(LIST_HEADERS))
     for i, width in enumerate(LIST_WIDTHS, start=1):
@@ -267,15 +279,17 @@ def _write_list(ws: Any, findings: list[Finding], ctx: ReportContext, sheet_titl
         cell.fill = HEAD_FILL
     ws.freeze_panes = "A2"
     wrap = Alignment(wrap_text=True, vertical="top")
+    top = Alignment(vertical="top")
     for n, f in enumerate(findings, start=1):
         label = ctx.labels.get((f.sheet or "", f.field or ""), f.field or "")
         values = [n, f.sheet or "", f.row, f.column or "", label, f.value, f.rule,
                   SEVERITY_NAMES.get(f.severity, f.severity), f.message, f.hint]
         r = n + 1
         for c, value in enumerate(values, start=1):
-            set_safe(ws.cell(row=r, column=c), value)
-        ws.cell(row=r, column=9).alignment = wrap
-        ws.cell(row=r, column=10).alignment = wrap
+            cell = ws.cell(row=r, column=c)
+            set_safe(cell, value)
+            cell.alignment = wrap if c >= 9 else top
+        _fit_row(ws, r, (f.message, LIST_WIDTHS[8]), (f.hint, LIST_WIDTHS[9]))
         if links and f.sheet in sheet_titles and f.row:
             cell = ws.cell(row=r, column=1)
             target = f"'{f.sheet.replace(chr(39), chr(39) * 2)}'!{f.column or 'A'}{f.row}"
@@ -295,7 +309,7 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
     ws.column_dimensions["A"].width = 22
     for col in "BCDE":
         ws.column_dimensions[col].width = 16
-    ws.column_dimensions["B"].width = 48
+    ws.column_dimensions["B"].width = NOTE_WIDTH
     title = f"{ctx.instance_name} {'回执' if receipt else '错误报告'}"
     set_safe(ws.cell(row=1, column=1), title)
     ws.cell(row=1, column=1).font = Font(bold=True, size=14)
@@ -319,20 +333,23 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
         set_safe(ws.cell(row=r, column=2), value)
         ws.cell(row=r, column=2).alignment = Alignment(horizontal="left")
         r += 1
+    top = Alignment(vertical="top")
     for note in ctx.notes:
         r += 1
         set_safe(ws.cell(row=r, column=1), "说明")
-        ws.cell(row=r, column=1).font = bold
+        ws.cell(row=r, column=1).font, ws.cell(row=r, column=1).alignment = bold, top
         set_safe(ws.cell(row=r, column=2), note)
         ws.cell(row=r, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+        _fit_row(ws, r, (note, NOTE_WIDTH))
     r += 1
     if not receipt:
         r += 1
         set_safe(ws.cell(row=r, column=1), "怎么改")
-        ws.cell(row=r, column=1).font = bold
+        ws.cell(row=r, column=1).font, ws.cell(row=r, column=1).alignment = bold, top
         set_safe(ws.cell(row=r, column=2), "请按“错误清单”逐项修改（点击序号可跳到对应单元格；红色为错误，黄色为警告，"
                                            "鼠标停在单元格上可看批注），改正后把整份文件重新报送。本校尚未审核的记录会被新文件替换。")
         ws.cell(row=r, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+        _fit_row(ws, r, (ws.cell(row=r, column=2).value, NOTE_WIDTH))
         r += 1
 
     per_sheet = defaultdict(lambda: [0, 0])
@@ -365,12 +382,11 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
             for c, value in enumerate((rule, SEVERITY_NAMES.get(severity, severity), count, example[(rule, severity)]),
                                       start=1):
                 set_safe(ws.cell(row=r, column=c), value)
+                ws.cell(row=r, column=c).alignment = top
             # The example spans D:E, wrapped, so that it prints whole (Excel does not fit merged rows itself).
             ws.merge_cells(start_row=r, start_column=4, end_row=r, end_column=5)
             ws.cell(row=r, column=4).alignment = Alignment(wrap_text=True, vertical="top")
-            lines = -(-style.display_width(example[(rule, severity)]) // 30)
-            if lines > 1:
-                ws.row_dimensions[r].height = 15 * lines + 2
+            _fit_row(ws, r, (example[(rule, severity)], 32))
     print_ready(ws, landscape=False, header=f"{ws.title}：{ctx.original_name}")
 
 

@@ -82,6 +82,41 @@ def test_report_keeps_every_dropdown_the_school_sent(pack, excel_file: Path, tmp
     assert every_list_validation(files.report) == every_list_validation(excel_file)
 
 
+def test_a_resent_report_keeps_the_dropdowns_again(pack, excel_file: Path, tmp_path: Path) -> None:
+    first = _report(pack, excel_file, tmp_path / "out1")
+    again = _report(pack, first.report, tmp_path / "out2")
+    assert every_list_validation(again.report) == every_list_validation(excel_file)
+
+
+SPARKLINES = ('<extLst><ext uri="{05C60535-1F16-4fd2-B633-F4F36F0B64E0}" '
+              'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"><x14:sparklineGroups '
+              'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"><x14:sparklineGroup '
+              'displayEmptyCellsAs="gap" xr2:uid="{5B7E5C0B-3A04-4E43-9A2C-0D4C71C5B0F1}" '
+              'xmlns:xr2="http://schemas.microsoft.com/office/spreadsheetml/2015/revision2">'
+              '<x14:colorSeries theme="4" tint="-0.499984740745262"/><x14:sparklines><x14:sparkline>'
+              '<xm:f>基本信息!B2:C2</xm:f><xm:sqref>D2</xm:sqref></x14:sparkline></x14:sparklines>'
+              '</x14:sparklineGroup></x14:sparklineGroups></ext></extLst>')
+
+
+def test_a_schools_sparklines_come_back_and_excels_revision_ids_stay_behind(tmp_path: Path) -> None:
+    import zipfile
+
+    source = _school_file(tmp_path / "a.xlsx")
+    with zipfile.ZipFile(source) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+        b"</worksheet>", SPARKLINES.encode() + b"</worksheet>")
+    with zipfile.ZipFile(source, "w") as zf:
+        for n, data in parts.items():
+            zf.writestr(n, data)
+    files = write_report(_ctx(), [BAD_ID], outbox=tmp_path / "out", source=source)
+    with zipfile.ZipFile(files.report) as zf:
+        sheet = zf.read("xl/worksheets/sheet3.xml").decode()  # after 汇总 and 错误清单
+    assert sheet.count("<x14:sparkline>") == 1 and "<xm:f>基本信息!B2:C2</xm:f><xm:sqref>D2</xm:sqref>" in sheet
+    assert "uid=" not in sheet and sheet.endswith("</extLst></worksheet>")
+    load_workbook(files.report)  # still reads as a workbook
+
+
 def test_carried_dropdowns_open_in_libreoffice(pack, excel_file: Path, tmp_path: Path) -> None:
     files = _report(pack, excel_file, tmp_path / "outbox")
     resaved = soffice_convert(files.report, "xlsx:Calc MS Excel 2007 XML", tmp_path / "lo")
@@ -272,6 +307,14 @@ def test_error_list_and_summary_are_set_up_for_printing(tmp_path: Path) -> None:
         assert ws.oddFooter.center.text == "第 &P 页，共 &N 页"
     assert listing.print_title_rows == "$1:$1"
     assert listing.oddHeader.left.text == "错误清单：教师信息.xlsx"
+
+
+def test_a_long_message_gets_a_row_tall_enough_to_print_whole(tmp_path: Path) -> None:
+    long = Finding(SHEET, 3, "A", "name", "李娜", "NAME-CHARS", "error", "姓" * 60, "请核对。")  # 120 wide: 3 lines
+    files = write_report(_ctx(), [BAD_ID, long], outbox=tmp_path / "out")
+    listing = load_workbook(files.report)["错误清单"]
+    assert (listing.row_dimensions[2].height, listing.row_dimensions[3].height) == (None, 48)
+    assert listing["I3"].alignment.wrap_text is True and listing["A3"].alignment.vertical == "top"
 
 
 def _pdf_pages(pdf: Path) -> list[str]:

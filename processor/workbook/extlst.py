@@ -89,7 +89,7 @@ def _serialise(ext: ET.Element) -> bytes:
         return ET.tostring(ext, encoding="utf-8", xml_declaration=False)
 
 
-def _sheet_extensions(data: io.BufferedIOBase) -> list[bytes]:
+def _sheet_extensions(data: io.BytesIO) -> list[bytes]:
     found: list[bytes] = []
     depth = 0
     for event, elem in iterparse(data, events=("start", "end")):
@@ -113,8 +113,10 @@ def read_extensions(path: Path) -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {}
     with zipfile.ZipFile(path) as zf:
         for title, part in sheet_parts(zf).items():
-            with zf.open(part) as data:
-                found = _sheet_extensions(data)
+            data = zf.read(part)
+            if b"extLst" not in data:  # most sheets: no need to parse them
+                continue
+            found = _sheet_extensions(io.BytesIO(data))
             if found:
                 out[title] = found
     return out
