@@ -23,6 +23,7 @@ import re
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 from defusedxml.ElementTree import fromstring, iterparse
 
@@ -83,10 +84,10 @@ def _serialise(ext: ET.Element) -> bytes:
     for elem in ext.iter():
         for key in [k for k in elem.attrib if _REVISION.match(k)]:
             del elem.attrib[key]
-    try:
-        return ET.tostring(ext, encoding="utf-8", xml_declaration=False, default_namespace=MAIN)
-    except ValueError:  # an element without a namespace: keep the prefixes as they are
-        return ET.tostring(ext, encoding="utf-8", xml_declaration=False)
+    # <ext> itself is written as Excel writes it, in the default namespace the report's worksheet declares;
+    # each child carries the declarations of the prefixes it uses.
+    body = b"".join(ET.tostring(child, encoding="utf-8", xml_declaration=False) for child in ext)
+    return f'<ext uri="{escape(ext.get("uri") or "", {chr(34): "&quot;"})}">'.encode() + body + b"</ext>"
 
 
 def _sheet_extensions(data: io.BytesIO) -> list[bytes]:
