@@ -35,7 +35,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import coordinate_to_tuple, get_column_letter
+from openpyxl.utils import column_index_from_string, coordinate_to_tuple, get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from processor.findings import ERROR, Finding
@@ -550,7 +550,8 @@ def _formula_note(wb: Workbook, found: FormulaCells, header_rows: dict[str, int]
         header_row = header_rows.get(sheet, 1)
         parts = []
         for letter, count in sorted(columns.items(), key=lambda kv: (len(kv[0]), kv[0])):
-            head = wb[sheet][f"{letter}{header_row}"].value if sheet in wb.sheetnames else None
+            cell = wb[sheet]._cells.get((header_row, column_index_from_string(letter))) if sheet in wb.sheetnames else None
+            head = cell.value if cell is not None else None
             head = str(head).strip() if head not in (None, "") else ""
             parts.append(f"{letter} 列（{head + '，' if head else ''}{count} 格）")
         shown = "、".join(parts[:10]) + ("等" if len(parts) > 10 else "")
