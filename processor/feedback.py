@@ -24,23 +24,28 @@ import uuid
 import warnings
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
+from defusedxml.ElementTree import iterparse as safe_iterparse
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.numbers import is_date_format, is_timedelta_format
 from openpyxl.utils import column_index_from_string, coordinate_to_tuple, get_column_letter
+from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from processor.findings import ERROR, Finding
 from processor.workbook import style
-from processor.workbook.extlst import copy_with_extensions, read_extensions
+from processor.workbook.extlst import MAIN as MAIN_NS
+from processor.workbook.extlst import copy_with_extensions, read_extensions, sheet_parts
 from processor.workbook.printing import print_ready
 
 log = logging.getLogger(__name__)
@@ -497,31 +502,95 @@ class FormulaCells:
         return bool(self.columns)
 
 
-def _cached_formula_values(path: Path, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Any]:
-    """The values Excel last computed for formula cells: one read-only, data-only pass over each sheet
-    that has formulas (from its first to its last formula row), so the cost grows with the sheet, not
-    with the sheet times the number of formulas (a read-only sheet parses from its top on every lookup)."""
+class _NeedsOpenpyxl(Exception):
+    """A formula cell the lean scan does not read (no cell reference, a shared or inline string result)."""
+
+
+def _formula_results(data: Any) -> Iterator[tuple[str, str | None, str | None]]:
+    """(coordinate, type, cached text) of every formula cell of one worksheet's XML, in one streaming pass.
+
+    Only the cells with an ``<f>`` are looked at; every element is dropped once read (bounded memory)."""
+    cell_tag, row_tag = f"{{{MAIN_NS}}}c", f"{{{MAIN_NS}}}row"
+    formula_tag, value_tag = f"{{{MAIN_NS}}}f", f"{{{MAIN_NS}}}v"
+    for _, elem in safe_iterparse(data, events=("end",)):
+        if elem.tag == cell_tag:
+            if elem.find(formula_tag) is not None:
+                ref, kind = elem.get("r"), elem.get("t")
+                if not ref or kind in ("s", "inlineStr", "d"):
+                    raise _NeedsOpenpyxl(ref or "?")
+                yield ref, kind, elem.findtext(value_tag)
+            elem.clear()
+        elif elem.tag == row_tag:
+            elem.clear()
+
+
+def _cast_cached(kind: str | None, text: str | None, number_format: str, epoch: Any) -> Any:
+    """A cached formula result as openpyxl's data-only load gives it (number, date, text, bool, error)."""
+    if text is None:
+        return None
+    if kind in ("str", "e"):
+        return text
+    if kind == "b":
+        return text.strip() in ("1", "true")
+    value = float(text) if any(ch in text for ch in ".eE") else int(text)
+    if is_date_format(number_format):
+        try:
+            return from_excel(value, epoch, timedelta=is_timedelta_format(number_format))
+        except (ValueError, OverflowError):
+            return value
+    return value
+
+
+def _cached_by_openpyxl(path: Path, sheet: str, coords: set[str]) -> dict[tuple[str, str], Any]:
+    """The same values through openpyxl's read-only, data-only reader: one pass over the formula rows."""
+    out: dict[tuple[str, str], Any] = {}
+    values_wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        places = {coordinate_to_tuple(coord): coord for coord in coords}
+        rows = [r for r, _ in places]
+        cols = [c for _, c in places]
+        first_row, first_col = min(rows), min(cols)
+        values = values_wb[sheet].iter_rows(min_row=first_row, max_row=max(rows), min_col=first_col,
+                                            max_col=max(cols), values_only=True)
+        for r, line in enumerate(values, start=first_row):
+            for c, value in enumerate(line, start=first_col):
+                coord = places.get((r, c))
+                if coord is not None:
+                    out[(sheet, coord)] = value
+    finally:
+        values_wb.close()
+    return out
+
+
+def _cached_formula_values(path: Path, wb: Workbook, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Any]:
+    """The values Excel last computed for the formula cells ``wanted`` (sheet → coordinates) of ``wb``.
+
+    One streaming pass over the XML of each sheet with formulas, reading only the formula cells (the
+    number format that makes a number a date comes from ``wb``, already loaded). Before, each value was
+    looked up in a read-only sheet, which parses the sheet from its top on every lookup: rows × formulas.
+    A sheet the scan cannot read (cells without a reference, string-table results) goes through openpyxl's
+    read-only reader instead, also in one pass."""
     out: dict[tuple[str, str], Any] = {}
     if not wanted:
         return out
-    values_wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    try:
+    with zipfile.ZipFile(path) as zf:
+        parts = sheet_parts(zf)
         for sheet, coords in wanted.items():
             if not coords:
                 continue
-            places = {coordinate_to_tuple(coord): coord for coord in coords}
-            rows = [r for r, _ in places]
-            cols = [c for _, c in places]
-            first_row, first_col = min(rows), min(cols)
-            values = values_wb[sheet].iter_rows(min_row=first_row, max_row=max(rows), min_col=first_col,
-                                                max_col=max(cols), values_only=True)
-            for r, line in enumerate(values, start=first_row):
-                for c, value in enumerate(line, start=first_col):
-                    coord = places.get((r, c))
-                    if coord is not None:
-                        out[(sheet, coord)] = value
-    finally:
-        values_wb.close()
+            ws = wb[sheet]
+            found: dict[tuple[str, str], Any] = {}
+            try:
+                if sheet not in parts:
+                    raise _NeedsOpenpyxl(sheet)
+                with zf.open(parts[sheet]) as data:
+                    for ref, kind, text in _formula_results(data):
+                        if ref in coords:
+                            found[(sheet, ref)] = _cast_cached(kind, text, ws[ref].number_format, wb.epoch)
+            except (_NeedsOpenpyxl, ValueError, ParseError) as exc:
+                log.info("%s: sheet %s read through openpyxl for its formula values (%s)", path.name, sheet, exc)
+                found = _cached_by_openpyxl(path, sheet, coords)
+            out.update(found)
     return out
 
 
@@ -533,7 +602,7 @@ def _load_own(path: Path) -> tuple[Workbook, FormulaCells]:
         wb = load_workbook(path, keep_links=False, keep_vba=False, rich_text=False)
     formulas = {ws.title: {c.coordinate for c in ws._cells.values() if c.data_type == "f"} for ws in wb.worksheets}
     formulas = {k: v for k, v in formulas.items() if v}
-    cached = _cached_formula_values(path, formulas) if formulas else {}
+    cached = _cached_formula_values(path, wb, formulas) if formulas else {}
     found = FormulaCells()
     for sheet, coords in formulas.items():
         found.columns[sheet] = Counter(wb[sheet][coord].column_letter for coord in coords)
