@@ -3,6 +3,11 @@
 - A file with errors comes back as the school's own workbook (.xlsx even when .xls/.ods/.csv came in):
   bad cells filled (red: error, yellow: warning) with a comment (problem + fix), plus the sheets 汇总 and
   错误清单 (every finding, with a link to its cell). Large files get the 汇总 + 错误清单 workbook only.
+  The school's dropdowns come back whole: the list validations Excel keeps in the sheet's ``<extLst>``
+  (x14, dropped by openpyxl) are copied from the received file into the saved report (``workbook.extlst``).
+  A report comment is ours by its mark (author tmis, text 【错误】/【警告】); a note that was on the cell
+  before (the template's header help, the school's own) is kept below it and put back when the next report
+  clears the marks. Formulas come back as their last computed value, and the 汇总 names those columns.
 - A file without errors gets a receipt (回执) workbook; warnings, if any, are listed in it.
 - Beside each report, ``<same name>.json``: the ``tmis check`` JSON object plus sha256, submission, status.
 - Nothing from the input is ever written back as a live formula (see ``set_safe``).
@@ -16,25 +21,41 @@ import logging
 import os
 import re
 import uuid
+import warnings
+import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
+from defusedxml.ElementTree import iterparse as safe_iterparse
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.styles.numbers import is_date_format, is_timedelta_format
+from openpyxl.utils import column_index_from_string, coordinate_to_tuple, get_column_letter
+from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from processor.findings import ERROR, Finding
+from processor.workbook import style
+from processor.workbook.extlst import MAIN as MAIN_NS
+from processor.workbook.extlst import copy_with_extensions, read_extensions, sheet_parts
+from processor.workbook.printing import print_ready
 
 log = logging.getLogger(__name__)
 
 AUTHOR = "tmis"
+# A comment of a report: author tmis and one of these marks first (the template's header help is tmis's too).
+REPORT_MARKS = ("【错误】", "【警告】")
+# A note the cell had before it was marked stays below the report's text, after this line.
+ORIGINAL_NOTE = "—— 以下为原有批注（{author}）——"
+_ORIGINAL_NOTE = re.compile(r"\n\n—— 以下为原有批注（(.*?)）——\n")
 ERROR_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 WARNING_FILL = PatternFill(fill_type="solid", start_color="FFFFEB9C", end_color="FFFFEB9C")
 HEAD_FILL = PatternFill(fill_type="solid", start_color="FFD9E1F2", end_color="FFD9E1F2")
@@ -44,7 +65,8 @@ WARNING_LIST_SHEET = "警告清单"
 SUMMARY_SHEET = "汇总"
 RECEIPT_SHEET = "回执"
 LIST_HEADERS = ("序号", "工作表", "行", "列", "字段", "值", "规则", "级别", "问题", "修改建议")
-LIST_WIDTHS = (7, 16, 7, 6, 16, 24, 20, 7, 60, 60)
+LIST_WIDTHS = (7, 16, 7, 6, 16, 24, 20, 7, 46, 46)
+NOTE_WIDTH = 48  # column B of the 汇总: the file's particulars and the notes
 SEVERITY_NAMES = {"error": "错误", "warning": "警告"}
 STATUS_NAMES = {"accepted": "已接收（全部入库，等待学校审核）", "partial": "部分接收（无错误的行已入库，有错误的行未入库）",
                 "rejected": "退回（未入库）", "unreadable": "无法识别（未入库）"}
@@ -198,13 +220,23 @@ def _unique_target(folder: Path, base: str, suffix: str, sha256: str) -> Path:
         n += 1
 
 
-def _atomic_save_workbook(wb: Workbook, target: Path) -> None:
+def _atomic_save_workbook(wb: Workbook, target: Path, extensions: dict[str, list[bytes]] | None = None) -> None:
+    """Save under a temporary name and rename into place; ``extensions`` (sheet title → ``<ext>`` elements of
+    the school's file) are written into those sheets on the way."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    carried = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.ext.tmp")
     try:
         wb.save(tmp)
+        if extensions:
+            try:
+                copy_with_extensions(tmp, carried, extensions)
+                os.replace(carried, tmp)
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:  # the report still goes out, as openpyxl saved it
+                log.warning("%s: the school's sheet extensions could not be carried over (%s)", target.name, exc)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+        carried.unlink(missing_ok=True)
 
 
 def atomic_write_text(target: Path, text: str) -> None:
@@ -233,6 +265,19 @@ def findings_json(ctx: ReportContext, findings: list[Finding], report: Path | No
 
 
 # ----------------------------------------------------------------------------------------------- sheets
+def _fit_row(ws: Any, row: int, *texts: tuple[Any, float]) -> None:
+    """Give a row of wrapped cells the height of its longest text: (text, column width) pairs.
+
+    Neither Excel nor LibreOffice sizes such rows of a file it did not write itself, so a long message
+    would print as its first line only."""
+    # The GB 18030 length is the display width of Chinese text (2 a character, 1 for ASCII; 4 for the rare
+    # four-byte characters, which only errs on the tall side) at C speed: the list may have 50,000 rows.
+    lines = max((sum(max(1, -(-len(part.encode("gb18030")) // max(1, int(width) - 4)))
+                     for part in str(text or "").splitlines() or [""]) for text, width in texts), default=1)
+    if lines > 1:
+        ws.row_dimensions[row].height = 15 * lines + 3
+
+
 def _write_list(ws: Any, findings: list[Finding], ctx: ReportContext, sheet_titles: set[str], *, links: bool) -> None:
     ws.append(list(LIST_HEADERS))
     for i, width in enumerate(LIST_WIDTHS, start=1):
@@ -242,15 +287,24 @@ def _write_list(ws: Any, findings: list[Finding], ctx: ReportContext, sheet_titl
         cell.fill = HEAD_FILL
     ws.freeze_panes = "A2"
     wrap = Alignment(wrap_text=True, vertical="top")
+    top = Alignment(vertical="top")
+    # openpyxl keeps a cell's style as an array of indexes; copying the first row's array to the others
+    # skips hashing the style objects again for every cell (most of the time of a 50,000-row list).
+    styles: dict[int, Any] = {}
     for n, f in enumerate(findings, start=1):
         label = ctx.labels.get((f.sheet or "", f.field or ""), f.field or "")
         values = [n, f.sheet or "", f.row, f.column or "", label, f.value, f.rule,
                   SEVERITY_NAMES.get(f.severity, f.severity), f.message, f.hint]
         r = n + 1
         for c, value in enumerate(values, start=1):
-            set_safe(ws.cell(row=r, column=c), value)
-        ws.cell(row=r, column=9).alignment = wrap
-        ws.cell(row=r, column=10).alignment = wrap
+            cell = ws.cell(row=r, column=c)
+            if c in styles:
+                cell._style = copy(styles[c])
+            else:
+                cell.alignment = wrap if c >= 9 else top
+                styles[c] = copy(cell._style)
+            set_safe(cell, value)  # after the style: it may set the cell's quote prefix
+        _fit_row(ws, r, (f.message, LIST_WIDTHS[8]), (f.hint, LIST_WIDTHS[9]))
         if links and f.sheet in sheet_titles and f.row:
             cell = ws.cell(row=r, column=1)
             target = f"'{f.sheet.replace(chr(39), chr(39) * 2)}'!{f.column or 'A'}{f.row}"
@@ -258,6 +312,7 @@ def _write_list(ws: Any, findings: list[Finding], ctx: ReportContext, sheet_titl
             cell.font = Font(color="FF0563C1", underline="single")
     if findings:
         ws.auto_filter.ref = f"A1:J{len(findings) + 1}"
+    print_ready(ws, landscape=True, title_rows=1, grid=True, header=f"{ws.title}：{ctx.original_name}")
 
 
 def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, receipt: bool) -> None:
@@ -269,7 +324,7 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
     ws.column_dimensions["A"].width = 22
     for col in "BCDE":
         ws.column_dimensions[col].width = 16
-    ws.column_dimensions["B"].width = 48
+    ws.column_dimensions["B"].width = NOTE_WIDTH
     title = f"{ctx.instance_name} {'回执' if receipt else '错误报告'}"
     set_safe(ws.cell(row=1, column=1), title)
     ws.cell(row=1, column=1).font = Font(bold=True, size=14)
@@ -293,20 +348,23 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
         set_safe(ws.cell(row=r, column=2), value)
         ws.cell(row=r, column=2).alignment = Alignment(horizontal="left")
         r += 1
+    top = Alignment(vertical="top")
     for note in ctx.notes:
         r += 1
         set_safe(ws.cell(row=r, column=1), "说明")
-        ws.cell(row=r, column=1).font = bold
+        ws.cell(row=r, column=1).font, ws.cell(row=r, column=1).alignment = bold, top
         set_safe(ws.cell(row=r, column=2), note)
         ws.cell(row=r, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+        _fit_row(ws, r, (note, NOTE_WIDTH))
     r += 1
     if not receipt:
         r += 1
         set_safe(ws.cell(row=r, column=1), "怎么改")
-        ws.cell(row=r, column=1).font = bold
+        ws.cell(row=r, column=1).font, ws.cell(row=r, column=1).alignment = bold, top
         set_safe(ws.cell(row=r, column=2), "请按“错误清单”逐项修改（点击序号可跳到对应单元格；红色为错误，黄色为警告，"
                                            "鼠标停在单元格上可看批注），改正后把整份文件重新报送。本校尚未审核的记录会被新文件替换。")
         ws.cell(row=r, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+        _fit_row(ws, r, (ws.cell(row=r, column=2).value, NOTE_WIDTH))
         r += 1
 
     per_sheet = defaultdict(lambda: [0, 0])
@@ -339,6 +397,12 @@ def _write_summary(ws: Any, ctx: ReportContext, findings: list[Finding], *, rece
             for c, value in enumerate((rule, SEVERITY_NAMES.get(severity, severity), count, example[(rule, severity)]),
                                       start=1):
                 set_safe(ws.cell(row=r, column=c), value)
+                ws.cell(row=r, column=c).alignment = top
+            # The example spans D:E, wrapped, so that it prints whole (Excel does not fit merged rows itself).
+            ws.merge_cells(start_row=r, start_column=4, end_row=r, end_column=5)
+            ws.cell(row=r, column=4).alignment = Alignment(wrap_text=True, vertical="top")
+            _fit_row(ws, r, (example[(rule, severity)], 32))
+    print_ready(ws, landscape=False, header=f"{ws.title}：{ctx.original_name}")
 
 
 # ----------------------------------------------------------------------------------------------- annotation
@@ -358,15 +422,44 @@ def _is_ours(ws: Any) -> bool:
     return tuple(c.value for c in ws[1][:len(LIST_HEADERS)]) == LIST_HEADERS
 
 
+def is_report_comment(comment: Any) -> bool:
+    """True for a comment a tmis report wrote (not the template's header help, not the school's own note)."""
+    return comment is not None and comment.author == AUTHOR and str(comment.text).startswith(REPORT_MARKS)
+
+
+def _note(text: str, author: str, width: int = 300) -> Comment:
+    comment = Comment(clean_text(text), author)
+    comment.width, comment.height = style.note_size(comment.text, width)
+    return comment
+
+
+def _original_note(comment: Any) -> Comment | None:
+    """The note a report comment was written over (kept below the report's text), or None."""
+    match = _ORIGINAL_NOTE.search(str(comment.text))
+    if match is None:
+        return None
+    return _note(comment.text[match.end():], match.group(1))
+
+
 def _clear_previous(wb: Workbook) -> None:
-    """A re-sent report: drop the sheets, comments and fills an earlier tmis report added."""
+    """A re-sent report: drop the sheets, comments and fills an earlier tmis report added — only those.
+
+    A cell's report comment gives way to the note that was there before it (kept below the report's text),
+    and only such a cell loses the report's fill: the template's help notes and the school's own notes and
+    colours (Excel's 差/适中 styles use the same two fills) stay. Every note that stays gets its box size
+    again (openpyxl does not read it back, so it would shrink to 144×79 and hide most of a help text)."""
     for name in (LIST_SHEET, WARNING_LIST_SHEET, SUMMARY_SHEET, RECEIPT_SHEET):
         if name in wb.sheetnames and _is_ours(wb[name]):
             del wb[name]
     for ws in wb.worksheets:
         for cell in list(ws._cells.values()):
-            if cell.comment is not None and cell.comment.author == AUTHOR:
-                cell.comment = None
+            comment = cell.comment
+            if comment is None:
+                continue
+            if not is_report_comment(comment):
+                comment.width, comment.height = style.note_size(comment.text)
+                continue
+            cell.comment = _original_note(comment)
             if cell.has_style and cell.fill is not None and cell.fill.fill_type == "solid":
                 color = getattr(cell.fill.start_color, "rgb", None)
                 if color in OUR_FILL_COLORS:
@@ -374,7 +467,10 @@ def _clear_previous(wb: Workbook) -> None:
 
 
 def annotate(wb: Workbook, findings: Iterable[Finding]) -> int:
-    """Fill and comment every cell a finding points at; returns how many cells were marked."""
+    """Fill and comment every cell a finding points at; returns how many cells were marked.
+
+    A note already on the cell (the template's help on a header, the school's own) is kept below the
+    report's text, so that clearing the marks later puts it back."""
     by_cell: dict[tuple[str, int, str], list[Finding]] = defaultdict(list)
     for f in findings:
         if f.sheet in wb.sheetnames and f.row:
@@ -387,36 +483,153 @@ def annotate(wb: Workbook, findings: Iterable[Finding]) -> int:
                     cell = wb[sheet].cell(row=rng.min_row, column=rng.min_col)
                     break
         cell.fill = ERROR_FILL if any(f.severity == ERROR for f in items) else WARNING_FILL
-        comment = Comment(_comment_text(items), AUTHOR)
-        comment.width, comment.height = 360, min(60 + 70 * len(items), 400)
-        cell.comment = comment
+        text = _comment_text(items)
+        before = cell.comment
+        if before is not None and not is_report_comment(before):
+            text += "\n\n" + ORIGINAL_NOTE.format(author=before.author or "") + "\n" + str(before.text)
+        cell.comment = _note(text, AUTHOR, width=360)
     return len(by_cell)
 
 
-def _cached_formula_values(path: Path, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Any]:
-    """The values Excel last computed for formula cells (a second, read-only, data-only load)."""
+@dataclass
+class FormulaCells:
+    """Formula cells of the school's workbook: written back as the value they last showed."""
+
+    columns: dict[str, Counter[str]] = field(default_factory=dict)  # sheet title → column letters → cells
+    uncomputed: int = 0  # formulas saved without a computed value: written back as their own text
+
+    def __bool__(self) -> bool:
+        return bool(self.columns)
+
+
+class _NeedsOpenpyxl(Exception):
+    """A formula cell the lean scan does not read (no cell reference, a shared or inline string result)."""
+
+
+def _formula_results(data: Any) -> Iterator[tuple[str, str | None, str | None]]:
+    """(coordinate, type, cached text) of every formula cell of one worksheet's XML, in one streaming pass.
+
+    Only the cells with an ``<f>`` are looked at; every element is dropped once read (bounded memory)."""
+    cell_tag, row_tag = f"{{{MAIN_NS}}}c", f"{{{MAIN_NS}}}row"
+    formula_tag, value_tag = f"{{{MAIN_NS}}}f", f"{{{MAIN_NS}}}v"
+    for _, elem in safe_iterparse(data, events=("end",)):
+        if elem.tag == cell_tag:
+            if elem.find(formula_tag) is not None:
+                ref, kind = elem.get("r"), elem.get("t")
+                if not ref or kind in ("s", "inlineStr", "d"):
+                    raise _NeedsOpenpyxl(ref or "?")
+                yield ref, kind, elem.findtext(value_tag)
+            elem.clear()
+        elif elem.tag == row_tag:
+            elem.clear()
+
+
+def _cast_cached(kind: str | None, text: str | None, number_format: str, epoch: Any) -> Any:
+    """A cached formula result as openpyxl's data-only load gives it (number, date, text, bool, error)."""
+    if text is None:
+        return None
+    if kind in ("str", "e"):
+        return text
+    if kind == "b":
+        return text.strip() in ("1", "true")
+    value = float(text) if any(ch in text for ch in ".eE") else int(text)
+    if is_date_format(number_format):
+        try:
+            return from_excel(value, epoch, timedelta=is_timedelta_format(number_format))
+        except (ValueError, OverflowError):
+            return value
+    return value
+
+
+def _cached_by_openpyxl(path: Path, sheet: str, coords: set[str]) -> dict[tuple[str, str], Any]:
+    """The same values through openpyxl's read-only, data-only reader: one pass over the formula rows."""
     out: dict[tuple[str, str], Any] = {}
-    if not wanted:
-        return out
     values_wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
     try:
-        for sheet, coords in wanted.items():
-            ws = values_wb[sheet]
-            for coord in coords:
-                out[(sheet, coord)] = ws[coord].value
+        places = {coordinate_to_tuple(coord): coord for coord in coords}
+        rows = [r for r, _ in places]
+        cols = [c for _, c in places]
+        first_row, first_col = min(rows), min(cols)
+        values = values_wb[sheet].iter_rows(min_row=first_row, max_row=max(rows), min_col=first_col,
+                                            max_col=max(cols), values_only=True)
+        for r, line in enumerate(values, start=first_row):
+            for c, value in enumerate(line, start=first_col):
+                coord = places.get((r, c))
+                if coord is not None:
+                    out[(sheet, coord)] = value
     finally:
         values_wb.close()
     return out
 
 
-def _load_own(path: Path) -> Workbook:
-    wb = load_workbook(path, keep_links=False, keep_vba=False, rich_text=False)
+def _cached_formula_values(path: Path, wb: Workbook, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Any]:
+    """The values Excel last computed for the formula cells ``wanted`` (sheet → coordinates) of ``wb``.
+
+    One streaming pass over the XML of each sheet with formulas, reading only the formula cells (the
+    number format that makes a number a date comes from ``wb``, already loaded). Before, each value was
+    looked up in a read-only sheet, which parses the sheet from its top on every lookup: rows × formulas.
+    A sheet the scan cannot read (cells without a reference, string-table results) goes through openpyxl's
+    read-only reader instead, also in one pass."""
+    out: dict[tuple[str, str], Any] = {}
+    if not wanted:
+        return out
+    with zipfile.ZipFile(path) as zf:
+        parts = sheet_parts(zf)
+        for sheet, coords in wanted.items():
+            if not coords:
+                continue
+            ws = wb[sheet]
+            found: dict[tuple[str, str], Any] = {}
+            try:
+                if sheet not in parts:
+                    raise _NeedsOpenpyxl(sheet)
+                with zf.open(parts[sheet]) as data:
+                    for ref, kind, text in _formula_results(data):
+                        if ref in coords:
+                            found[(sheet, ref)] = _cast_cached(kind, text, ws[ref].number_format, wb.epoch)
+            except (_NeedsOpenpyxl, ValueError, ParseError) as exc:
+                log.info("%s: sheet %s read through openpyxl for its formula values (%s)", path.name, sheet, exc)
+                found = _cached_by_openpyxl(path, sheet, coords)
+            out.update(found)
+    return out
+
+
+def _load_own(path: Path) -> tuple[Workbook, FormulaCells]:
+    """The school's .xlsx, ready to mark: earlier marks cleared, every formula replaced by its last value."""
+    with warnings.catch_warnings():
+        # "Data Validation extension is not supported and will be removed": write_report carries it over.
+        warnings.filterwarnings("ignore", message=".*extension is not supported.*", category=UserWarning)
+        wb = load_workbook(path, keep_links=False, keep_vba=False, rich_text=False)
     formulas = {ws.title: {c.coordinate for c in ws._cells.values() if c.data_type == "f"} for ws in wb.worksheets}
     formulas = {k: v for k, v in formulas.items() if v}
-    cached = _cached_formula_values(path, formulas) if formulas else {}
+    cached = _cached_formula_values(path, wb, formulas) if formulas else {}
+    found = FormulaCells()
+    for sheet, coords in formulas.items():
+        found.columns[sheet] = Counter(wb[sheet][coord].column_letter for coord in coords)
+        found.uncomputed += sum(1 for coord in coords if cached.get((sheet, coord)) is None)
     _clear_previous(wb)
     neutralise(wb, cached)
-    return wb
+    return wb, found
+
+
+def _formula_note(wb: Workbook, found: FormulaCells, header_rows: dict[str, int]) -> str:
+    """The 汇总's word on formula cells: which columns, and why they come back as values."""
+    places = []
+    for sheet, columns in found.columns.items():
+        header_row = header_rows.get(sheet, 1)
+        parts = []
+        for letter, count in sorted(columns.items(), key=lambda kv: (len(kv[0]), kv[0])):
+            cell = wb[sheet]._cells.get((header_row, column_index_from_string(letter))) if sheet in wb.sheetnames else None
+            head = cell.value if cell is not None else None
+            head = str(head).strip() if head not in (None, "") else ""
+            parts.append(f"{letter} 列（{head + '，' if head else ''}{count} 格）")
+        shown = "、".join(parts[:10]) + ("等" if len(parts) > 10 else "")
+        places.append(f"“{sheet}”工作表的 {shown}")
+    text = (f"原文件中 {'；'.join(places)}是公式。为防止报告里的公式被执行，本报告中这些单元格只保留了公式最后一次"
+            "计算出的结果，公式本身没有带回；改正时请在本校原文件上修改，或在本报告中重新写入公式后再报送。")
+    if found.uncomputed:
+        text += f"其中 {found.uncomputed} 格在保存时没有计算结果，本报告中显示为公式原文。"
+    return text
 
 
 def _rebuild(wb_data: Any) -> Workbook:
@@ -476,6 +689,7 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
 
     annotated = False
     wb: Workbook | None = None
+    extensions: dict[str, list[bytes]] = {}
     if errors:
         if ctx.rows > ANNOTATE_MAX_ROWS:
             ctx.notes.append(f"文件共 {ctx.rows} 行，数据量较大，本报告未在原表上逐格标注；请按“错误清单”所列的"
@@ -483,7 +697,11 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
         else:
             try:
                 if source is not None and source.suffix.lower() in (".xlsx", ".xlsm"):
-                    wb = _load_own(source)
+                    wb, formulas = _load_own(source)
+                    extensions = read_extensions(source)
+                    if formulas:
+                        header_rows = {b.title: b.header_row for b in getattr(wb_data, "blocks", None) or []}
+                        ctx.notes.append(_formula_note(wb, formulas, header_rows))
                 elif wb_data is not None and getattr(wb_data, "blocks", None):
                     wb = _rebuild(wb_data)
                     ctx.notes.append(f"收到的文件为 {source.suffix if source else ''} 格式，本报告已转为 .xlsx，"
@@ -493,7 +711,7 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
                     annotated = True
             except Exception as exc:  # noqa: BLE001 - a workbook openpyxl cannot load still gets its list
                 log.warning("cannot annotate %s (%s); writing the list-only report", source, exc)
-                wb, annotated = None, False
+                wb, annotated, extensions = None, False, {}
                 ctx.notes.append("原文件无法在本系统中打开标注，本报告只列出错误清单；请按清单逐项修改原文件。")
     if wb is None:
         wb = Workbook()
@@ -507,7 +725,7 @@ def write_report(ctx: ReportContext, findings: list[Finding], *, outbox: Path, w
     wb.active = 0
     for ws in wb.worksheets:
         ws.sheet_view.tabSelected = ws.title == summary.title
-    _atomic_save_workbook(wb, target)
+    _atomic_save_workbook(wb, target, {t: e for t, e in extensions.items() if t in titles})
     sidecar = target.with_suffix(".json")
     atomic_write_text(sidecar, json.dumps(findings_json(ctx, findings, target), ensure_ascii=False, indent=1))
     return FeedbackFiles(report=target, json=sidecar, annotated=annotated)

@@ -36,3 +36,11 @@ def fit_width(*texts: str, minimum: float = 8, maximum: float = 60, padding: flo
     """A column width that shows the widest text (longest line) without clipping, within bounds."""
     widest = max((display_width(line) for t in texts if t for line in str(t).splitlines()), default=0)
     return float(min(maximum, max(minimum, widest + padding)))
+
+
+def note_size(text: str, width: int = 300) -> tuple[int, int]:
+    """Width and height (points) of a cell note box that shows ``text`` whole: 40 narrow characters a line
+    at a width of 300. openpyxl does not read the size back from a file, so notes it saves need it again."""
+    per_line = max(1, width * 40 // 300)
+    lines = sum(max(1, -(-display_width(line) // per_line)) for line in str(text).splitlines())
+    return width, max(80, 18 * lines + 12)

@@ -278,10 +278,8 @@ def _comment_text(pack: RulePack, sheet: SheetSpec, f: FieldSpec) -> str:
 
 
 def _comment(text: str) -> Comment:
-    lines = sum(max(1, -(-style.display_width(line) // 40)) for line in text.splitlines())
     comment = Comment(text, "tmis")
-    comment.width = 300
-    comment.height = max(80, 18 * lines + 12)
+    comment.width, comment.height = style.note_size(text)
     return comment
 
 
