@@ -245,7 +245,7 @@ def parse_message(raw: bytes, limits: Limits | None = None) -> ParsedMessage:
     if replies and replies[0][1]:
         reply_to = replies[0][1].lower()
     out = ParsedMessage(
-        sender=sender.strip().lower(), sender_name=sender_name, subject=_header_text(msg, "Subject"),
+        sender=sender.strip().lower(), sender_name=sender_name.strip(), subject=_header_text(msg, "Subject"),
         message_id=str(msg.get("Message-ID", "") or "").strip(), reply_to=reply_to,
         auth_failures=auth_failures(msg), body=_body_text(msg))
     for part in msg.walk():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import distinct, func, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from processor.mail import outgoing
@@ -31,12 +31,12 @@ def county_figures(session: Session, county: str, since: datetime, until: dateti
     error_rows: dict[int, int] = {}
     if subs:
         rows = session.execute(
-            select(Finding.submission_id, func.count(distinct(tuple_(Finding.sheet, Finding.row))))
+            select(Finding.submission_id, Finding.sheet, Finding.row).distinct()
             .where(Finding.submission_id.in_([s.id for s in subs]), Finding.severity == "error",
-                   Finding.row.is_not(None))
-            .group_by(Finding.submission_id))
-        error_rows = {sid: n for sid, n in rows}
-    ever = set(session.scalars(select(distinct(Submission.unit_code)).where(Submission.unit_code.in_(codes)))) \
+                   Finding.row.is_not(None)))
+        for sid, _sheet, _row in rows:
+            error_rows[sid] = error_rows.get(sid, 0) + 1
+    ever = set(session.scalars(select(Submission.unit_code).distinct().where(Submission.unit_code.in_(codes)))) \
         if codes else set()
     per = {s.code: {"code": s.code, "name": s.name, "received": 0, "accepted": 0, "error_rows": 0} for s in schools}
     totals = {"received": 0, "accepted": 0, "partial": 0, "rejected": 0, "unreadable": 0, "error_rows": 0}

@@ -171,21 +171,26 @@ class MailIntake:
         folder = work_dir(self.config.state_dir, mail_id)
         folder.mkdir(parents=True, exist_ok=True)
         placed = self._place(folder, parsed.attachments)
-        with Session(self.engine) as session:
-            units = {path: _unit_of(path, att.name, session) for att, path in placed}
-            if not release:
-                for att, path in placed:
-                    code = units[path] or verdict.unit
-                    if code and not may_send_for(session, verdict, code):
-                        unit = session.get(Unit, code)
-                        label = f"{unit.name}（{code}）" if unit else f"未登记的单位 {code}"
-                        shutil.rmtree(folder, ignore_errors=True)
-                        return self._quarantine(item, mail_id, f"附件“{att.name}”是{label}的，不在发件人 "
-                                                f"{parsed.sender} 所属单位（{'、'.join(verdict.units)}）的管辖范围内")
+        outside = None if release else self._outside(placed, parsed, verdict)
+        if outside:
+            shutil.rmtree(folder, ignore_errors=True)
+            return self._quarantine(item, mail_id, outside)
         files = [self._one(att, path, mail_id, parsed, verdict) for att, path in placed]
         reply_id = self._finish(item, mail_id, parsed, files, parsed.skipped, release)
         shutil.rmtree(folder, ignore_errors=True)
         return MailResult(mail_id, RELEASED if release else DONE, files=files, reply_id=reply_id)
+
+    def _outside(self, placed: list[tuple[Attachment, Path]], parsed: ParsedMessage, verdict: Verdict) -> str:
+        """Why an attachment may not come from this sender ('' when every one may)."""
+        with Session(self.engine) as session:
+            for att, path in placed:
+                code = _unit_of(path, att.name, session) or verdict.unit
+                if code and not may_send_for(session, verdict, code):
+                    unit = session.get(Unit, code)
+                    label = f"{unit.name}（{code}）" if unit else f"未登记的单位 {code}"
+                    return (f"附件“{att.name}”是{label}的，不在发件人 {parsed.sender} 所属单位"
+                            f"（{'、'.join(verdict.units)}）的管辖范围内")
+        return ""
 
     @staticmethod
     def _place(folder: Path, attachments: list[Attachment]) -> list[tuple[Attachment, Path]]:
@@ -228,10 +233,11 @@ class MailIntake:
         with Session(self.engine) as session, session.begin():
             row = session.get(MailIn, mail_id)
             row.state, row.reason, row.finished_at = QUARANTINED, reason[:4000], datetime.now(UTC)
+            sender = row.sender
             audit(session, "mail", "mail.quarantine", "mail_in", str(mail_id),
                   {"from": row.sender, "subject": row.subject, "reason": reason})
         self.spool.finish(item)
-        log.warning("mail %s from %s quarantined: %s", item.key, row.sender, reason)
+        log.warning("mail %s from %s quarantined: %s", item.key, sender, reason)
         return MailResult(mail_id, QUARANTINED, reason)
 
     def _finish(self, item: Spooled, mail_id: int, parsed: ParsedMessage, files: list[FileResult],
