@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import email
+import io
 import smtplib
 import socket
 import time
 import urllib.parse
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -211,3 +213,22 @@ def mail_environ(env: Any, *, listen_port: int, smtp_port: int, **extra: str) ->
 
 def spool_files(state: Path) -> list[Path]:
     return sorted((state / "mail" / "spool" / "new").glob("*.eml"))
+
+
+def zip_bytes(members: list[tuple[str, bytes]], *, gbk_names: bool = False) -> bytes:
+    """A zip archive; ``gbk_names``: names as Windows' built-in zip and WinRAR write Chinese names (GBK bytes,
+    no UTF-8 flag) — written under ASCII stand-ins of the same length, then the bytes swapped in."""
+    buf = io.BytesIO()
+    swaps = []
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i, (name, data) in enumerate(members):
+            if gbk_names:
+                raw = name.encode("gbk")
+                stand_in = chr(65 + i) * len(raw)
+                swaps.append((stand_in.encode(), raw))
+                name = stand_in
+            z.writestr(name, data)
+    data = buf.getvalue()
+    for stand_in, raw in swaps:
+        data = data.replace(stand_in, raw)
+    return data

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 from mail_helpers import (
@@ -12,6 +10,7 @@ from mail_helpers import (
     plain_message,
     raw_bytes_message,
     thunderbird_message,
+    zip_bytes,
 )
 from openpyxl import Workbook, load_workbook
 
@@ -68,52 +67,33 @@ def test_failed_dkim_in_authentication_results_is_reported() -> None:
     assert parse_message(raw).auth_failures == ["dkim=fail"]
 
 
-def _zip(members: list[tuple[str, bytes]], *, gbk_names: bool = False) -> bytes:
-    """A zip archive; ``gbk_names``: names as Windows' built-in zip and WinRAR write Chinese names (GBK bytes,
-    no UTF-8 flag) — written under ASCII stand-ins of the same length, then the bytes swapped in."""
-    buf = io.BytesIO()
-    swaps = []
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for i, (name, data) in enumerate(members):
-            if gbk_names:
-                raw = name.encode("gbk")
-                stand_in = chr(65 + i) * len(raw)
-                swaps.append((stand_in.encode(), raw))
-                name = stand_in
-            z.writestr(name, data)
-    data = buf.getvalue()
-    for stand_in, raw in swaps:
-        data = data.replace(stand_in, raw)
-    return data
-
-
 def test_zip_members_with_gbk_names_come_out_with_their_chinese_names() -> None:
-    data = _zip([("一中/教师信息.xlsx", DATA), ("说明.docx", b"x")], gbk_names=True)
+    data = zip_bytes([("一中/教师信息.xlsx", DATA), ("说明.docx", b"x")], gbk_names=True)
     found, skipped = unpack_zip("报送.zip", data, Limits())
     assert [(a.name, a.container) for a in found] == [("教师信息.xlsx", "报送.zip")]
     assert [(s.name, s.reason) for s in skipped] == [("报送.zip／说明.docx", "不是表格文件")]
 
 
 def test_zip_member_path_never_leaves_the_folder() -> None:
-    found, _ = unpack_zip("a.zip", _zip([("../../../etc/教师.csv", b"a,b\n")]), Limits())
+    found, _ = unpack_zip("a.zip", zip_bytes([("../../../etc/教师.csv", b"a,b\n")]), Limits())
     assert [a.name for a in found] == ["教师.csv"]
 
 
 def test_zip_with_too_many_members_is_refused() -> None:
-    data = _zip([(f"{i}.csv", b"a") for i in range(4)])
+    data = zip_bytes([(f"{i}.csv", b"a") for i in range(4)])
     found, skipped = unpack_zip("多.zip", data, Limits(max_files=3))
     assert found == []
     assert [s.reason for s in skipped] == ["压缩包中有 4 个文件，超过上限 3 个，请分开发送"]
 
 
 def test_zip_bomb_member_is_not_unpacked() -> None:
-    found, skipped = unpack_zip("炸弹.zip", _zip([("a.csv", b"0" * 5_000_000)]), Limits(max_ratio=100))
+    found, skipped = unpack_zip("炸弹.zip", zip_bytes([("a.csv", b"0" * 5_000_000)]), Limits(max_ratio=100))
     assert found == []
     assert [s.reason for s in skipped] == ["压缩比异常（超过 100 倍），疑似压缩炸弹，未解压"]
 
 
 def test_zip_too_big_when_unpacked_is_refused() -> None:
-    found, skipped = unpack_zip("大.zip", _zip([("a.csv", bytes(range(256)) * 8192)]), Limits(max_bytes=1 << 20))
+    found, skipped = unpack_zip("大.zip", zip_bytes([("a.csv", bytes(range(256)) * 8192)]), Limits(max_bytes=1 << 20))
     assert found == []
     assert [s.reason for s in skipped] == ["压缩包解压后共 2 MB，超过上限 1 MB"]
 

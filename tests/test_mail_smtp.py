@@ -22,6 +22,7 @@ from mail_helpers import (
     send_smtp,
     thunderbird_message,
     wait_for,
+    zip_bytes,
 )
 from openpyxl import load_workbook
 from pipeline_helpers import SCHOOL_A, SCHOOL_B, Env, make_env, people, workbook
@@ -135,6 +136,10 @@ def test_files_mailed_from_outlook_foxmail_and_thunderbird_are_processed_and_ans
     assert "部分接收" in outlook_reply.text()
     report = Path(by_name[names[0]].report_path)
     assert outlook_reply.attachments()[0][1] == report.read_bytes()  # a school's own officer: unmasked
+    # The name is written for Outlook/Foxmail (RFC 2047 in the quoted parameter) and RFC 2231 readers alike.
+    unfolded = outlook_reply.raw.replace(b"\r\n ", b" ").replace(b"\r\n\t", b" ")
+    assert b'filename="=?utf-8?b?6ZSZ6K+v5oql5ZGK' in unfolded
+    assert b"filename*=UTF-8''%E9%94%99%E8%AF%AF%E6%8A%A5%E5%91%8A_" in unfolded
 
 
 def test_a_county_officer_may_send_for_a_school_below_it(mail_env: MailEnv, tmp_path: Path) -> None:
@@ -286,3 +291,35 @@ def test_daily_mail_digests_each_county_and_lists_quarantine_to_the_admin(mail_e
     listing = wait_for(lambda: mail_env.sink.to("admin@jxedu.gov.cn"), what="quarantine list")[0]
     assert STRANGER in listing.text()
     assert len(mail_env.sink.to(COUNTY_OFFICER)) == 1
+
+
+def test_an_unreadable_attachment_is_answered_with_the_unreadable_notice(mail_env: MailEnv) -> None:
+    mail_env.send(foxmail_message(SCHOOL_OFFICER, "一中教师信息.xlsx", "这不是表格".encode(), msgid="<u1@x>"),
+                  SCHOOL_OFFICER)
+    reply = wait_for(lambda: mail_env.sink.to(SCHOOL_OFFICER), what="reply")[0]
+    (sub,) = _submissions(mail_env.env)
+    assert (sub.status, sub.channel, sub.sender) == ("unreadable", "mail", SCHOOL_OFFICER)
+    assert "结果：无法识别（未入库）" in reply.text()
+    assert Path(sub.report_path).read_text(encoding="utf-8").strip().splitlines()[0] in reply.text()
+
+
+def test_a_zip_of_workbooks_with_gbk_names_becomes_one_submission_each(mail_env: MailEnv, tmp_path: Path) -> None:
+    env = mail_env.env
+    files = [("一中教师信息（上）.xlsx", _workbook_bytes(env, tmp_path, "a.xlsx", 91)),
+             ("一中教师信息（下）.xlsx", _workbook_bytes(env, tmp_path, "b.xlsx", 92))]
+    archive = zip_bytes(files, gbk_names=True)
+    mail_env.send(outlook_message(SCHOOL_OFFICER, "一中报送.zip", archive, msgid="<z1@x>"), SCHOOL_OFFICER)
+    reply = wait_for(lambda: mail_env.sink.to(SCHOOL_OFFICER), what="reply")[0]
+    assert sorted((s.original_name, s.unit_code, s.status) for s in _submissions(env)) == [
+        ("一中教师信息（上）.xlsx", SCHOOL_A[0], "accepted"), ("一中教师信息（下）.xlsx", SCHOOL_A[0], "accepted")]
+    assert len(reply.attachments()) == 2
+
+
+def test_tmis_run_says_so_when_the_listen_port_is_taken(mail_env: MailEnv) -> None:
+    result = CliRunner().invoke(main, ["run", "--config", str(mail_env.env.config_path)], env=mail_env.environ)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"错误：{mail_env.env.config_path}：[mail] listen_host / listen_port：内置收件服务无法在 127.0.0.1:"
+        f"{mail_env.listen_port} 上监听（[Errno 98] error while attempting to bind on address ('127.0.0.1', "
+        f"{mail_env.listen_port}): address already in use）。请换一个未被占用的端口，或把 [mail] listen 设为 false"
+        "（只用 IMAP / Maildir 收信）。")

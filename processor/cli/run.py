@@ -78,7 +78,7 @@ def register(group: click.Group) -> None:
             if config.get("mail", "enabled"):
                 from processor.mail.service import MailService
 
-                done = MailService(config, engine=intake.engine).run_once()
+                done = MailService(config, engine=intake.engine, pack=intake.pack).run_once()
                 click.echo(f"邮件：收取 {done['taken']} 封，处理 {done['messages']} 封，发出 {done.get('sent', 0)} 封"
                            f"（待重试 {done.get('retry', 0)}，失败 {done.get('failed', 0)}）。")
             return

@@ -43,6 +43,13 @@ def start_receiver(config: Any, spool: Spool, wake: threading.Event | None = Non
                             port=int(config.get("mail", "listen_port")), data_size_limit=max_bytes,
                             server_hostname=config.get("mail", "from_address").rpartition("@")[2] or None,
                             ready_timeout=10)
-    controller.start()
+    try:
+        controller.start()
+    except (OSError, RuntimeError) as exc:
+        from processor.errors import ConfigError
+
+        raise ConfigError(f"内置收件服务无法在 {controller.hostname}:{controller.port} 上监听（{exc}）",
+                          file=config.path or "config.toml", place="[mail] listen_host / listen_port",
+                          hint="请换一个未被占用的端口，或把 [mail] listen 设为 false（只用 IMAP / Maildir 收信）。") from exc
     log.info("SMTP receiver listening on %s:%s", controller.hostname, controller.port)
     return controller

@@ -12,7 +12,7 @@ from typing import Any
 from processor.mail.intake import MailIntake
 from processor.mail.maildir import poll_maildir
 from processor.mail.receive_imap import poll_imap
-from processor.mail.sender import next_due, send_due
+from processor.mail.sender import SmtpSettings, next_due, send_due
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ class MailService:
 
     def __init__(self, config: Any, *, engine: Any = None, pack: Any = None) -> None:
         self.config = config
+        SmtpSettings.from_config(config)  # a contradictory [mail] section stops the start, in one clear line
         if engine is None:  # its own engine and pack: the inbox worker's validators are not shared across threads
             from processor.store.db import open_store
 
