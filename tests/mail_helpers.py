@@ -81,8 +81,9 @@ class Sink:
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
 
-    def start(self) -> Sink:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ready_timeout=10)
+    def start(self, **smtp_options: Any) -> Sink:
+        """Listen; ``smtp_options`` go to aiosmtpd (ssl_context, tls_context, require_starttls, authenticator…)."""
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ready_timeout=10, **smtp_options)
         self.controller.start()
         return self
 

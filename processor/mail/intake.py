@@ -15,6 +15,7 @@ reply queued → message done. Crash-safe in the same way as the inbox:
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,12 +135,21 @@ class MailIntake:
     def process_waiting(self) -> list[MailResult]:
         """Every message in the spool, oldest first. A message whose processing fails for a machinery
         reason (database down) stays in the spool and is tried again on the next round."""
+        from processor.intake import _lock
+
         results = []
         for item in self.spool.waiting():
+            fd = _lock(item.path)  # another worker on the same state folder holds it: leave it to that one
+            if fd is False:
+                continue
             try:
-                results.append(self.process(item))
+                if item.path.exists():
+                    results.append(self.process(item))
             except Exception:  # noqa: BLE001 - one message never stops the service
                 log.exception("mail %s: processing failed; it stays in the spool and is retried", item.key)
+            finally:
+                if isinstance(fd, int):
+                    os.close(fd)
         return results
 
     # -- one message ---------------------------------------------------------------------------
