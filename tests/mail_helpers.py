@@ -8,6 +8,7 @@ import email
 import io
 import smtplib
 import socket
+import subprocess
 import time
 import urllib.parse
 import zipfile
@@ -233,3 +234,12 @@ def zip_bytes(members: list[tuple[str, bytes]], *, gbk_names: bool = False) -> b
     for stand_in, raw in swaps:
         data = data.replace(stand_in, raw)
     return data
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (cert, key), made with openssl."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from mail_helpers import Sink, foxmail_message, free_port, mail_environ, thunderbird_message, wait_for
+from mail_helpers import (
+    Sink,
+    foxmail_message,
+    free_port,
+    mail_environ,
+    make_certificate,
+    thunderbird_message,
+    wait_for,
+)
 from pipeline_helpers import SCHOOL_A, Env, make_env, people, workbook
 
 from processor.cli import main
@@ -21,12 +29,12 @@ SENDER = "zhangwei@ncyz.edu.cn"
 IMAP_USER, IMAP_PASSWORD = "county-mailbox", "s3cret-imap"
 
 
-@pytest.fixture
-def imap_port(tmp_path: Path) -> Iterator[int]:
+def _start_imap(tmp_path: Path, *tls: str) -> Iterator[int]:
     """A real IMAP server (pymap, in-memory backend) with one empty mailbox, on a free loopback port."""
     port = free_port()
     log = (tmp_path / "pymap.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-c", "from pymap.main import main; main()", "--host", "127.0.0.1", "--port", str(port), "--no-tls",
+    proc = subprocess.Popen([sys.executable, "-c", "from pymap.main import main; main()", "--host", "127.0.0.1",
+                             "--port", str(port), *(tls or ("--no-tls",)),
                              "dict", "--demo-user", IMAP_USER, "--demo-password", IMAP_PASSWORD],
                             stdout=log, stderr=log)
 
@@ -45,14 +53,29 @@ def imap_port(tmp_path: Path) -> Iterator[int]:
 
 
 @pytest.fixture
+def imap_port(tmp_path: Path) -> Iterator[int]:
+    yield from _start_imap(tmp_path)
+
+
+@pytest.fixture
+def imap_tls_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The same server offering STARTTLS with a certificate the client trusts through SSL_CERT_FILE."""
+    cert, key = make_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    yield from _start_imap(tmp_path, "--cert", str(cert), "--key", str(key))
+
+
+@pytest.fixture
 def sink() -> Iterator[Sink]:
     s = Sink(free_port()).start()
     yield s
     s.stop()
 
 
-def _deliver(port: int, raw: bytes) -> None:
+def _deliver(port: int, raw: bytes, *, tls: bool = False) -> None:
     conn = imaplib.IMAP4("127.0.0.1", port)
+    if tls:
+        conn.starttls()
     conn.login(IMAP_USER, IMAP_PASSWORD)
     typ, _ = conn.append("INBOX", None, None, raw)
     assert typ == "OK"
@@ -142,3 +165,15 @@ def test_maildir_mail_is_processed_and_taken_out_of_the_maildir(
     assert [(s.original_name, s.unit_code) for s in env.submissions()] == [("一中（Maildir）.xlsx", SCHOOL_A[0])]
     assert list(box.keys()) == []
     assert len(sink.to(SENDER)) == 1
+
+
+def test_imap_over_starttls_is_processed(instance: Path, unit_workbook: Path, imap_tls_port: int, sink: Sink,
+                                         tmp_path: Path) -> None:
+    env, environ = _env(instance, unit_workbook, sink, TMIS_MAIL_IMAP_HOST="127.0.0.1",
+                        TMIS_MAIL_IMAP_PORT=str(imap_tls_port), TMIS_MAIL_IMAP_SECURITY="starttls",
+                        TMIS_MAIL_IMAP_USER=IMAP_USER, TMIS_IMAP_PASSWORD=IMAP_PASSWORD)
+    _deliver(imap_tls_port, foxmail_message(SENDER, "一中（加密）.xlsx", _file(env, tmp_path, 304), msgid="<tls1@x>"),
+             tls=True)
+    output = _run_once(env, environ)
+    assert output.splitlines()[-1] == "邮件：收取 1 封，处理 1 封，发出 1 封（待重试 0，失败 0）。"
+    assert [s.original_name for s in env.submissions()] == ["一中（加密）.xlsx"]

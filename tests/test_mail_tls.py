@@ -4,13 +4,12 @@ aiosmtpd server holding a certificate the test made (trusted through SSL_CERT_FI
 from __future__ import annotations
 
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from mail_helpers import Sink, free_port
+from mail_helpers import Sink, free_port, make_certificate
 from sqlalchemy.orm import Session
 
 from processor.config import load_config
@@ -24,10 +23,7 @@ USER, PASSWORD = "tmis-sender", "Very-s3cret"
 
 @pytest.fixture
 def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    cert, key = make_certificate(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     return cert, key
 
