@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,18 @@ class MailEnv:
 
 
 @pytest.fixture
-def mail_env(store_instance: Path, tmp_path: Path) -> Iterator[MailEnv]:
+def mail_env(instance: Path, tmp_path: Path) -> Iterator[MailEnv]:
+    """Mail on an instance on SQLite (the behaviours do not depend on the backend)."""
+    yield from _mail_env(instance, tmp_path)
+
+
+@pytest.fixture
+def mail_env_any_store(store_instance: Path, tmp_path: Path) -> Iterator[MailEnv]:
+    """Mail on SQLite and on PostgreSQL (the queue's claim and the exactly-once steps run on both)."""
+    yield from _mail_env(store_instance, tmp_path)
+
+
+def _mail_env(store_instance: Path, tmp_path: Path) -> Iterator[MailEnv]:
     units = write_unit_workbook(tmp_path / "单位.xlsx", officers=[
         *JIANGXI_OFFICERS, ("360102", "赵敏", "信息查询员", COUNTY_VIEWER, "13807910009")])
     env = make_env(store_instance, units)
@@ -108,7 +120,8 @@ def _submissions(env: Env) -> list[Submission]:
 
 
 def test_files_mailed_from_outlook_foxmail_and_thunderbird_are_processed_and_answered(
-        mail_env: MailEnv, tmp_path: Path) -> None:
+        mail_env_any_store: MailEnv, tmp_path: Path) -> None:
+    mail_env = mail_env_any_store
     env = mail_env.env
     names = ["南昌一中_教师信息（Outlook）.xlsx", "南昌一中_教师信息（Foxmail）.xlsx", "南昌一中_教师信息（Thunderbird）.xlsx"]
     mail_env.send(outlook_message(SCHOOL_OFFICER, names[0], _workbook_bytes(env, tmp_path, "a.xlsx", 11,
@@ -226,7 +239,9 @@ def test_the_same_message_delivered_twice_is_processed_once(mail_env: MailEnv, t
     assert len(_submissions(mail_env.env)) == 1
 
 
-def test_replies_wait_while_the_outgoing_server_is_down_and_go_out_once(mail_env: MailEnv, tmp_path: Path) -> None:
+def test_replies_wait_while_the_outgoing_server_is_down_and_go_out_once(mail_env_any_store: MailEnv,
+                                                                        tmp_path: Path) -> None:
+    mail_env = mail_env_any_store
     mail_env.sink.stop()
     for n in range(2):
         data = _workbook_bytes(mail_env.env, tmp_path, f"{n}.xlsx", 60 + n)
@@ -323,3 +338,15 @@ def test_tmis_run_says_so_when_the_listen_port_is_taken(mail_env: MailEnv) -> No
         f"{mail_env.listen_port} 上监听（[Errno 98] error while attempting to bind on address ('127.0.0.1', "
         f"{mail_env.listen_port}): address already in use）。请换一个未被占用的端口，或把 [mail] listen 设为 false"
         "（只用 IMAP / Maildir 收信）。")
+
+
+def test_the_service_queues_the_daily_mail_once_a_day_from_digest_hour_on(mail_env: MailEnv) -> None:
+    mail_env.stop_service()  # its loop runs on the real clock; this test sets the clock
+    service = MailService(mail_env.env.config, engine=mail_env.env.engine, pack=mail_env.env.pack)
+    evening = datetime.now().astimezone().replace(hour=23, minute=5)
+    service.daily(now=evening.replace(hour=22))
+    assert mail_env.queue() == []
+    service.daily(now=evening)
+    service.daily(now=evening.replace(minute=40))
+    assert sorted(m.to_addr for m in mail_env.queue()) == [COUNTY_OFFICER, COUNTY_VIEWER]
+    assert {m.kind for m in mail_env.queue()} == {"digest"}
