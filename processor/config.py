@@ -91,7 +91,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "poll_seconds": (float, 60.0, _positive),
         "maildir": (str, "", None),
         "admin_address": (str, "", None),
-        "digest_hour": (int, 7, lambda v: None if 0 <= v <= 23 else "0～23 之间的整点"),
+        "digest_hour": (int, 7, lambda v: None if -1 <= v <= 23 else "0～23 之间的整点，或 -1（不自动发送）"),
         "max_attempts": (int, 8, _positive),
         "retry_seconds": (float, 60.0, _positive),
         "max_message_mb": (float, 50, _positive),

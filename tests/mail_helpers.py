@@ -208,7 +208,7 @@ def mail_environ(env: Any, *, listen_port: int, smtp_port: int, **extra: str) ->
     """TMIS_MAIL_* overrides for a test instance: mail on, fast retries and polls."""
     values = {"TMIS_MAIL_ENABLED": "true", "TMIS_MAIL_LISTEN_PORT": str(listen_port),
               "TMIS_MAIL_SMTP_PORT": str(smtp_port), "TMIS_MAIL_FROM_ADDRESS": TMIS_ADDRESS,
-              "TMIS_MAIL_RETRY_SECONDS": "0.2", "TMIS_MAIL_POLL_SECONDS": "0.5", "TMIS_MAIL_DIGEST_HOUR": "23"}
+              "TMIS_MAIL_RETRY_SECONDS": "0.2", "TMIS_MAIL_POLL_SECONDS": "0.5", "TMIS_MAIL_DIGEST_HOUR": "-1"}
     values.update(extra)
     return values
 

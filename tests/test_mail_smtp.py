@@ -342,7 +342,8 @@ def test_tmis_run_says_so_when_the_listen_port_is_taken(mail_env: MailEnv) -> No
 
 def test_the_service_queues_the_daily_mail_once_a_day_from_digest_hour_on(mail_env: MailEnv) -> None:
     mail_env.stop_service()  # its loop runs on the real clock; this test sets the clock
-    service = MailService(mail_env.env.config, engine=mail_env.env.engine, pack=mail_env.env.pack)
+    config = mail_env.env.reload(**{**mail_env.environ, "TMIS_MAIL_DIGEST_HOUR": "23"}).config
+    service = MailService(config, engine=mail_env.env.engine, pack=mail_env.env.pack)
     evening = datetime.now().astimezone().replace(hour=23, minute=5)
     service.daily(now=evening.replace(hour=22))
     assert mail_env.queue() == []

@@ -63,7 +63,8 @@ class MailService:
     def daily(self, now: datetime | None = None) -> None:
         now = (now or datetime.now(UTC)).astimezone()
         day = now.date().isoformat()
-        if self._last_daily == day or now.hour < int(self.config.get("mail", "digest_hour")):
+        hour = int(self.config.get("mail", "digest_hour"))
+        if hour < 0 or self._last_daily == day or now.hour < hour:
             return
         from processor.mail.digest import run_daily
 
