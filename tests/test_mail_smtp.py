@@ -30,9 +30,10 @@ from pipeline_helpers import SCHOOL_A, SCHOOL_B, Env, make_env, people, workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from processor import samples
 from processor.cli import main
 from processor.mail.service import MailService
-from processor.store.models import MailIn, MailOut, Submission
+from processor.store.models import Finding, MailIn, MailOut, Submission
 
 SCHOOL_OFFICER = "zhangwei@ncyz.edu.cn"  # 系统管理员 of 南昌市第一中学
 COUNTY_OFFICER = "wanglei@dhq.edu.cn"  # 信息管理员 of 东湖区
@@ -351,3 +352,18 @@ def test_the_service_queues_the_daily_mail_once_a_day_from_digest_hour_on(mail_e
     service.daily(now=evening.replace(minute=40))
     assert sorted(m.to_addr for m in mail_env.queue()) == [COUNTY_OFFICER, COUNTY_VIEWER]
     assert {m.kind for m in mail_env.queue()} == {"digest"}
+
+
+def test_a_csv_without_template_metadata_is_attributed_to_the_sending_officers_school(
+        mail_env: MailEnv, tmp_path: Path) -> None:
+    samples.write_csv(tmp_path / "基本信息.csv", people(3, seed=95), pack=mail_env.env.pack, seed=95)
+    mail_env.send(thunderbird_message(SCHOOL_OFFICER, "本校基本信息.csv", (tmp_path / "基本信息.csv").read_bytes(),
+                                      msgid="<csv1@x>"), SCHOOL_OFFICER)
+    reply = wait_for(lambda: mail_env.sink.to(SCHOOL_OFFICER), what="reply")[0]
+    (sub,) = _submissions(mail_env.env)
+    assert (sub.original_name, sub.unit_code, sub.sender) == ("本校基本信息.csv", SCHOOL_A[0], SCHOOL_OFFICER)
+    with Session(mail_env.env.engine) as s:
+        rules = list(s.scalars(select(Finding.rule).where(Finding.submission_id == sub.id)))
+    assert "UNIT-FROM-SENDER" in rules
+    assert [m.unit_code for m in mail_env.mail_in()] == [SCHOOL_A[0]]
+    assert len(reply.attachments()) == 1

@@ -94,20 +94,23 @@ def register(group: click.Group) -> None:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         click.echo(f"tmis 服务已启动：收件目录 {config.inbox}，回执目录 {config.outbox}。按 Ctrl+C 停止。", err=True)
-        mail_service = None
+        mail_service = mail_thread = None
         try:
             if config.get("mail", "enabled"):
                 from processor.mail.service import MailService
 
                 mail_service = MailService(config)
-                mail_service.start(stop)
+                mail_thread = mail_service.start(stop)
                 click.echo(f"邮件已启用：SMTP 收件 {config.get('mail', 'listen_host')}:{config.get('mail', 'listen_port')}"
                            if config.get("mail", "listen") else "邮件已启用。", err=True)
             with watching(config.inbox, wake):
                 summary = intake.serve(stop, wake=wake)
         finally:
             if mail_service is not None:
+                stop.set()
                 mail_service.wake.set()
+                if mail_thread is not None:
+                    mail_thread.join(timeout=60)  # let the message in hand finish (a kill would also be safe)
                 mail_service.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)

@@ -186,7 +186,7 @@ class MailIntake:
             shutil.rmtree(folder, ignore_errors=True)
             return self._quarantine(item, mail_id, outside)
         files = [self._one(att, path, mail_id, parsed, verdict) for att, path in placed]
-        reply_id = self._finish(item, mail_id, parsed, files, parsed.skipped, release)
+        reply_id = self._finish(item, mail_id, parsed, files, parsed.skipped, release, verdict.unit)
         shutil.rmtree(folder, ignore_errors=True)
         return MailResult(mail_id, RELEASED if release else DONE, files=files, reply_id=reply_id)
 
@@ -251,7 +251,7 @@ class MailIntake:
         return MailResult(mail_id, QUARANTINED, reason)
 
     def _finish(self, item: Spooled, mail_id: int, parsed: ParsedMessage, files: list[FileResult],
-                skipped: list[Skipped], release: bool) -> int | None:
+                skipped: list[Skipped], release: bool, sender_unit: str | None) -> int | None:
         context = {
             "instance_name": self.config.get("instance", "name"),
             "from_address": self.config.get("mail", "from_address"),
@@ -278,7 +278,7 @@ class MailIntake:
             row.state = RELEASED if release else DONE
             row.finished_at = datetime.now(UTC)
             row.submissions = sorted({*(row.submissions or []), *(f.submission_id for f in files if f.submission_id)})
-            row.unit_code = next((f.unit_code for f in files if f.unit_code), None)
+            row.unit_code = sender_unit  # the unit the sender acts for (None: released from quarantine)
             audit(session, "mail", "mail.release" if release else "mail.done", "mail_in", str(mail_id),
                   {"files": [f"{f.name}: {f.status}" for f in files], "reply": reply.id})
             reply_id = reply.id

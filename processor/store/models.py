@@ -201,7 +201,7 @@ class MailIn(Base):
     source: Mapped[str] = mapped_column(String(10), default="smtp")  # smtp | imap | maildir
     sender: Mapped[str] = mapped_column(String(254), default="")
     subject: Mapped[str] = mapped_column(String(500), default="")
-    unit_code: Mapped[str | None] = mapped_column(String(10))
+    unit_code: Mapped[str | None] = mapped_column(String(10))  # the sender's unit
     state: Mapped[str] = mapped_column(String(20), default="processing", index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     spool_path: Mapped[str] = mapped_column(String(1000), default="")
