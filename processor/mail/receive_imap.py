@@ -60,7 +60,10 @@ def poll_imap(config: Any, spool: Spool) -> int:
                 continue
             spool.put(raw, source="imap")
             if done:
-                typ, _ = conn.uid("MOVE", uid, _quote(done))
+                try:
+                    typ, _ = conn.uid("MOVE", uid, _quote(done))
+                except imaplib.IMAP4.error:  # a server without the MOVE extension (RFC 6851)
+                    typ = "NO"
                 if typ != "OK":
                     conn.uid("COPY", uid, _quote(done))
                     conn.uid("STORE", uid, "+FLAGS", "(\\Deleted \\Seen)")
