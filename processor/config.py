@@ -13,7 +13,8 @@ from typing import Any
 from processor.errors import ConfigError
 from processor.paths import CORE_RULES_DIR
 
-SECRETS = {"TMIS_SMTP_PASSWORD": "smtp_password", "TMIS_SIGNING_KEY": "signing_key"}
+SECRETS = {"TMIS_SMTP_PASSWORD": "smtp_password", "TMIS_IMAP_PASSWORD": "imap_password",
+           "TMIS_SIGNING_KEY": "signing_key"}
 SECRET_KEYS = {"password", "smtp_password", "signing_key", "secret"}
 
 
@@ -78,9 +79,27 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "smtp_port": (int, 25, _port),
         "smtp_user": (str, "", None),
         "starttls": (bool, False, None),
+        "tls": (bool, False, None),
         "from_address": (str, "tmis@example.edu.cn", None),
+        "listen": (bool, True, None),
         "listen_host": (str, "127.0.0.1", None),
         "listen_port": (int, 8025, _port),
+        "imap_host": (str, "", None),
+        "imap_port": (int, 993, _port),
+        "imap_security": (str, "ssl", _choice("ssl", "starttls", "plain")),
+        "imap_user": (str, "", None),
+        "imap_folder": (str, "INBOX", None),
+        "imap_done_folder": (str, "", None),
+        "poll_seconds": (float, 60.0, _positive),
+        "maildir": (str, "", None),
+        "admin_address": (str, "", None),
+        "digest_hour": (int, 7, lambda v: None if -1 <= v <= 23 else "0～23 之间的整点，或 -1（不自动发送）"),
+        "max_attempts": (int, 8, _positive),
+        "retry_seconds": (float, 60.0, _positive),
+        "max_message_mb": (float, 50, _positive),
+        "zip_max_files": (int, 50, _positive),
+        "zip_max_mb": (float, 500, _positive),
+        "zip_max_ratio": (float, 200, _positive),
     },
     "logging": {"level": (str, "INFO", _log_level)},
 }

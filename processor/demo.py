@@ -66,6 +66,7 @@ class DemoResult:
     database: str
     unit_count: int
     officer_count: int
+    mail: list[str] = field(default_factory=list)  # what the mailed file became (summary lines)
 
 
 def load_units(path: Path = UNITS_CSV) -> list[tuple[str, str, str]]:
@@ -353,9 +354,51 @@ def run_demo(directory: Path, *, schools: int = 50, seed: int = 2026, force: boo
             progress.update(run_task, total=max(total, waiting), advance=1)
 
         summary = intake.run_once(progress=on_progress)
+    mail = mail_one_file(config, engine, pack, files, work, seed=seed, today=today)
     shutil.rmtree(work, ignore_errors=True)
     return DemoResult(directory=directory, config_path=config.path, files=files, summary=summary, notes=notes,
-                      database=mask_url(config.database_url), unit_count=unit_count, officer_count=officer_count)
+                      database=mask_url(config.database_url), unit_count=unit_count, officer_count=officer_count,
+                      mail=mail)
+
+
+def mail_one_file(config: Any, engine: Any, pack: Any, files: list[DemoFile], work: Path, *, seed: int,
+                  today: date) -> list[str]:
+    """One school's 系统管理员 mails its new teachers (as if received by the SMTP receiver): the message goes
+    through the mail spool and intake like real mail; the reply waits in the outgoing queue (mail is off)."""
+    from email.message import EmailMessage
+
+    from processor.mail.intake import MailIntake
+
+    sender_file = next((f for f in files if f.scenario in ("clean", "mistakes") and f.school), None)
+    if sender_file is None or sender_file.school is None:
+        return []
+    school = sender_file.school
+    info = samples.SchoolInfo(code=school.code, name=school.name, city=school.city, county=school.county,
+                              county_code=school.county_code, stage=samples.school_stage(school.code))
+    people = samples.generate_people(3, seed=seed * 7919 + 1, school=info, today=today, detail=False)
+    name = f"{school.name}_新任教师.xlsx"
+    path = work / "mail.xlsx"
+    samples.write_workbook(path, people, pack=pack, kind="new-teachers", unit_code=school.code, unit_name=school.name,
+                           mistakes=[], seed=seed)
+    address = f"u{school.code}.1@demo.example.edu.cn"  # the school's 系统管理员 in the demo units file
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = address, config.get("mail", "from_address"), "新任教师信息报送"
+    msg["Message-ID"] = f"<demo-{seed}-{school.code}@demo.example.edu.cn>"
+    msg.set_content("附件是本校新任教师的信息，请查收。")
+    msg.add_attachment(path.read_bytes(), maintype="application",
+                       subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=name)
+    intake = MailIntake(config, engine, pack)
+    intake.spool.put(msg.as_bytes(), source="smtp", envelope_from=address)
+    results = intake.process_waiting()
+    lines = []
+    for result in results:
+        for f in result.files:
+            lines.append(f"  {school.name}的系统管理员（{address}）发来邮件“新任教师信息报送”，附件 {f.name} → "
+                         f"{f.status_name}")
+        if result.reply_id:
+            lines.append(f"  给发件人的回复（附回执或错误报告）已放入发件队列（编号 {result.reply_id}）；"
+                         "[mail] enabled = true 时由 tmis run 发出。")
+    return lines
 
 
 SPECIAL_LABELS = {"xls": "旧版 Excel（.xls）", "csv": "GB18030 编码的 CSV（旧系统导出，无模板元数据）",
@@ -423,6 +466,10 @@ def summary_lines(result: DemoResult) -> list[str]:
     archived = sum(1 for p in archive.rglob("*") if p.is_file()) if archive.is_dir() else 0
     quarantined = [p for p in quarantine.rglob("*") if p.is_file() and not p.name.endswith(".reason.txt")] \
         if quarantine.is_dir() else []
+    if result.mail:
+        lines.append("邮件报送（经邮件缓存 var/mail/spool/ 与同一套校验入库流程）：")
+        lines.extend(result.mail)
+        lines.append("")
     lines.append(f"收到的原始文件已归档：{archive}/（{archived} 个文件，重复提交的在 duplicates/ 下）")
     lines.append(f"隔离区：{quarantine}/（{len(quarantined)} 个文件，各附 .reason.txt 说明原因）")
     lines.append(f"数据库：{result.database}")
@@ -440,6 +487,8 @@ def summary_lines(result: DemoResult) -> list[str]:
                      "为一所学校生成官方模板")
         lines.append(f"  ls {outbox / example.school.code}/          看看{example.school.name}收到的错误报告")
     lines.append(f"  tmis check <已填好的工作簿.xlsx> {cfg}     只校验不入库")
+    if result.mail:
+        lines.append(f"  tmis mail queue {cfg}               查看等待发出的回复邮件")
     lines.append(f"  cp <工作簿> {root / 'inbox'}/ && tmis run --once {cfg}   再投放一份文件并处理")
     lines.append("  tmis demo --force                     清空后重新演示")
     return lines

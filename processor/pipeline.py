@@ -237,11 +237,14 @@ def _unit_name(engine: Engine, code: str | None) -> str | None:
 
 
 def process_file(path: str | Path, config: Any, pack: Any, engine: Engine, *, original_name: str | None = None,
-                 channel: str = "inbox", sender: str = "", _concurrent: bool = False) -> Outcome:
+                 channel: str = "inbox", sender: str = "", default_unit: str | None = None,
+                 _concurrent: bool = False) -> Outcome:
     """Process one file that intake owns (claimed into processing/); the file ends archived or quarantined.
 
     Raises only for failures of the machinery itself (database unreachable, disk full): then the file
-    stays where it is and is retried later. Anything wrong with the file becomes an Outcome."""
+    stays where it is and is retried later. Anything wrong with the file becomes an Outcome.
+    ``default_unit``: the school a file without template metadata is attributed to when its name names
+    none (mail: the school of the officer who sent it)."""
     path = Path(path)
     started = time.monotonic()
     name = original_name or original_name_of(path)
@@ -258,7 +261,7 @@ def process_file(path: str | Path, config: Any, pack: Any, engine: Engine, *, or
     if prev is not None:
         out = _finish_or_duplicate(path, name, sha, prev, config, dirs, engine, may_finish=not _concurrent)
     else:
-        out = _process_new(path, name, sha, config, pack, engine, dirs, channel, sender)
+        out = _process_new(path, name, sha, config, pack, engine, dirs, channel, sender, default_unit)
     out.seconds = time.monotonic() - started
     log.info("%s: %s (submission %s, rows %d, stored %d, errors %d, warnings %d, %.1fs)", name, out.status,
              out.submission_id, out.rows, out.stored, out.errors, out.warnings, out.seconds)
@@ -297,7 +300,7 @@ def _finish_or_duplicate(path: Path, name: str, sha: str, prev: dict[str, Any], 
 
 
 def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engine, dirs: StateDirs,
-                 channel: str, sender: str) -> Outcome:
+                 channel: str, sender: str, default_unit: str | None = None) -> Outcome:
     from processor.readers import read_workbook
 
     received = datetime.now(UTC)
@@ -326,6 +329,13 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
             # A legacy export or a school's own workbook carries no template metadata: a known school's
             # 10-digit code in the file name identifies the sender (said to the school as a warning).
             unit_code, guessed = _unit_from_name(session, name)
+            if unit_code is None and default_unit:
+                school = session.get(Unit, default_unit)
+                if school is not None and school.level == "school":
+                    unit_code, guessed = school.code, Finding(
+                        None, None, None, None, school.code, "UNIT-FROM-SENDER", WARNING,
+                        f"文件“{name}”中没有本系统模板的单位信息，已按发件人 {sender} 认定为{school.name}报送",
+                        "今后请使用本校的官方模板填写，系统即可自动识别报送学校。")
             if unit_code:
                 wb.unit_code = unit_code
         unit = session.get(Unit, unit_code) if unit_code else None

@@ -61,6 +61,7 @@ def test_demo_runs_end_to_end_and_says_where_outputs_went(demo_run):
     assert "重复提交：教师信息采集表_" in out
     assert "不是表格的文件：东湖区教师培训通知（扫描件）.pdf → 无法识别" in out
     assert list((root / "inbox").iterdir()) == []
+    assert "发来邮件“新任教师信息报送”，附件 " in out and "_新任教师.xlsx → 已接收" in out
 
 
 def test_demo_files_all_end_archived_or_quarantined(demo_run):
@@ -71,8 +72,9 @@ def test_demo_files_all_end_archived_or_quarantined(demo_run):
         subs = session.scalars(select(Submission)).all()
         statuses = sorted(s.status for s in subs)
         units = session.scalars(select(Unit.code)).all()
-    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF.
-    assert len(subs) == 6
+    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF + one school's mail.
+    assert len(subs) == 7
+    assert [(s.channel, s.status) for s in subs if s.channel == "mail"] == [("mail", "accepted")]
     assert "unreadable" in statuses
     for sub in subs:
         assert Path(sub.archived_path).exists(), sub.original_name

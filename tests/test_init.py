@@ -8,7 +8,7 @@ import pytest
 
 from processor.cli import main
 from processor.paths import DEFAULT_CONFIG
-from processor.store.db import current_revision
+from processor.store.db import current_revision, head_revision
 
 
 def test_init_makes_the_instance_folder(runner, tmp_path: Path) -> None:
@@ -21,13 +21,13 @@ def test_init_makes_the_instance_folder(runner, tmp_path: Path) -> None:
         f"  收件目录：{root / 'inbox'}/\n"
         f"  输出目录：{root / 'outbox'}/\n"
         f"  状态目录：{root / 'var'}/（archive/ 归档、quarantine/ 隔离区、processing/ 处理中）\n"
-        f"  数据库：sqlite:///{root / 'var' / 'tmis.db'}（已升级到版本 0001）\n"
+        f"  数据库：sqlite:///{root / 'var' / 'tmis.db'}（已升级到版本 {head_revision()}）\n"
         f"下一步：cd {root}，用 tmis units import 单位.xlsx 导入单位与人员。\n"
     )
     assert (root / "config.toml").read_bytes() == DEFAULT_CONFIG.read_bytes()
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir()) == [
         "inbox", "outbox", "var", "var/archive", "var/processing", "var/quarantine"]
-    assert current_revision(f"sqlite:///{root / 'var' / 'tmis.db'}") == "0001"
+    assert current_revision(f"sqlite:///{root / 'var' / 'tmis.db'}") == head_revision()
 
 
 def test_init_with_a_relative_path_from_another_folder(runner, tmp_path: Path,
@@ -35,7 +35,7 @@ def test_init_with_a_relative_path_from_another_folder(runner, tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, ["init", "实例"])
     assert result.exit_code == 0
-    assert current_revision(f"sqlite:///{tmp_path / '实例' / 'var' / 'tmis.db'}") == "0001"
+    assert current_revision(f"sqlite:///{tmp_path / '实例' / 'var' / 'tmis.db'}") == head_revision()
 
 
 def test_init_refuses_to_overwrite_a_config(runner, instance: Path) -> None:
@@ -67,4 +67,4 @@ def test_init_refuses_a_file_in_the_way(runner, tmp_path: Path) -> None:
 
 def test_commands_of_a_fresh_instance_find_its_database(runner, instance: Path) -> None:
     result = runner.invoke(main, ["db", "current", "--config", str(instance)])
-    assert result.output == f"数据库 sqlite:///{instance.parent / 'var' / 'tmis.db'} 的版本为 0001（最新）。\n"
+    assert result.output == f"数据库 sqlite:///{instance.parent / 'var' / 'tmis.db'} 的版本为 {head_revision()}（最新）。\n"

@@ -1,4 +1,4 @@
-"""`tmis run`: the service (inbox watcher) until stopped, or `--once` for everything waiting."""
+"""`tmis run`: the service (inbox watcher; mail when `[mail] enabled`) until stopped, or `--once` for everything waiting."""
 
 from __future__ import annotations
 
@@ -75,6 +75,12 @@ def register(group: click.Group) -> None:
             for o in summary.outcomes:
                 log.debug("%s → %s", o.original_name, o.status)
             click.echo(summary.line())
+            if config.get("mail", "enabled"):
+                from processor.mail.service import MailService
+
+                done = MailService(config, engine=intake.engine, pack=intake.pack).run_once()
+                click.echo(f"邮件：收取 {done['taken']} 封，处理 {done['messages']} 封，发出 {done.get('sent', 0)} 封"
+                           f"（待重试 {done.get('retry', 0)}，失败 {done.get('failed', 0)}）。")
             return
 
         stop, wake = threading.Event(), threading.Event()
@@ -88,10 +94,24 @@ def register(group: click.Group) -> None:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         click.echo(f"tmis 服务已启动：收件目录 {config.inbox}，回执目录 {config.outbox}。按 Ctrl+C 停止。", err=True)
+        mail_service = mail_thread = None
         try:
+            if config.get("mail", "enabled"):
+                from processor.mail.service import MailService
+
+                mail_service = MailService(config)
+                mail_thread = mail_service.start(stop)
+                click.echo(f"邮件已启用：SMTP 收件 {config.get('mail', 'listen_host')}:{config.get('mail', 'listen_port')}"
+                           if config.get("mail", "listen") else "邮件已启用。", err=True)
             with watching(config.inbox, wake):
                 summary = intake.serve(stop, wake=wake)
         finally:
+            if mail_service is not None:
+                stop.set()
+                mail_service.wake.set()
+                if mail_thread is not None:
+                    mail_thread.join(timeout=60)  # let the message in hand finish (a kill would also be safe)
+                mail_service.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         click.echo(f"服务已停止。{summary.line()}", err=True)

@@ -184,3 +184,53 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(40), default="")
     object_id: Mapped[str] = mapped_column(String(100), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- mail ---
+MAIL_IN_STATES = ("processing", "done", "quarantined", "released")
+MAIL_OUT_STATES = ("waiting", "sent", "failed")
+
+
+class MailIn(Base):
+    """A received mail message (SMTP, IMAP or Maildir), keyed by its Message-ID: what became of it."""
+
+    __tablename__ = "mail_in"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # Message-ID, or sha256 of the raw message
+    source: Mapped[str] = mapped_column(String(10), default="smtp")  # smtp | imap | maildir
+    sender: Mapped[str] = mapped_column(String(254), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    unit_code: Mapped[str | None] = mapped_column(String(10))  # the sender's unit
+    state: Mapped[str] = mapped_column(String(20), default="processing", index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    spool_path: Mapped[str] = mapped_column(String(1000), default="")
+    submissions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # submission ids of its attachments
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # in the admin's daily list
+
+
+class MailOut(Base):
+    """An outgoing mail message: waiting until the server accepted it (sent) or it failed for good."""
+
+    __tablename__ = "mail_out"
+    __table_args__ = (Index("ix_mail_out_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(300), unique=True)  # enqueue twice → one message
+    to_addr: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(40), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"path", "name"}]
+    entitled: Mapped[bool] = mapped_column(default=False)
+    in_reply_to: Mapped[str] = mapped_column(String(300), default="")
+    message_id: Mapped[str] = mapped_column(String(300), default="")
+    state: Mapped[str] = mapped_column(String(10), default="waiting")  # waiting | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
