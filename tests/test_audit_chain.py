@@ -3,6 +3,7 @@ names the first entry edited or removed behind the database's back (append-only 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -74,7 +75,7 @@ def test_entries_written_before_the_chain_existed_are_chained_by_the_migration(s
         for n in range(3):
             c.execute(text("INSERT INTO audit_log (at, actor, action, object_type, object_id, detail) "
                            "VALUES (:at, 'cli:old', 'unit.add', 'unit', :oid, :detail)"),
-                      {"at": f"2026-11-2{n} 08:00:00.000000", "oid": str(n), "detail": '{"n": %d}' % n})
+                      {"at": f"2026-11-2{n} 08:00:00.000000", "oid": str(n), "detail": json.dumps({"n": n})})
     upgrade(store_url)
     from sqlalchemy.orm import Session
 
