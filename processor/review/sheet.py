@@ -9,7 +9,8 @@ dropdown (通过 / 退回). The hidden ``_tmis`` sheet carries the sheet id, uni
 the digest of the hidden ``_tmis_items`` list (detail sheet, row, version id, version hash, school, the
 effective version it corrects) and an HMAC-SHA256 over all of it (processor/signing.py).
 
-The sheets are written with openpyxl's write-only mode: a county's 100,000 rows take seconds, not minutes.
+The workbook is built by openpyxl (write-only); the rows of the big sheets are streamed into it as XML by
+processor/review/xlsxfast.py, because openpyxl alone writes a county's two million cells in minutes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 from processor import signing
 from processor.audit import audit
 from processor.feedback import HEAD_FILL, clean_text, is_dangerous, safe_filename
+from processor.review import xlsxfast
 from processor.review.chain import level_title
 from processor.rulepack.model import FieldSpec, RulePack, SheetSpec
 from processor.store.models import (
@@ -52,6 +54,7 @@ KIND = "return-sheet"
 KIND_TITLE = "审核回执单"
 SUMMARY = "汇总"
 ITEMS_SHEET = "_tmis_items"
+ITEMS_HEADER = ("sheet", "row", "version", "hash", "school", "corrects")
 PASS, RETURN = "通过", "退回"
 DECISION, REASON, FIELDS = "审核结果", "退回原因", "问题字段"
 CHANGE, SCHOOL_CODE, SCHOOL_NAME, COUNT = "变更", "学校代码", "学校名称", "待审记录数"
@@ -285,8 +288,9 @@ def _write_summary(wb: Workbook, *, sheet_id: str, unit: Unit, level: str, issue
     _protect(ws)
 
 
-def _write_detail(wb: Workbook, renderer: Renderer, spec: SheetSpec, title: str, items: list[Listed],
-                  school_names: dict[str, str], out: list[list[Any]]) -> None:
+def _write_detail(wb: Workbook, renderer: Renderer, spec: SheetSpec, title: str, rows: int) -> int:
+    """The detail sheet's header, dropdown, filter and protection, and the placeholder row 2 whose cells
+    carry the styles of the rows (plain A2, changed B2, unlocked C2); returns the number of columns."""
     ws = wb.create_sheet(title)
     columns = renderer.columns(spec)
     headers = [f.label for f in columns] + [DECISION, REASON, FIELDS, CHANGE, SCHOOL_CODE, SCHOOL_NAME]
@@ -298,22 +302,25 @@ def _write_detail(wb: Workbook, renderer: Renderer, spec: SheetSpec, title: str,
     ws.freeze_panes = "C2"
     bold = Font(bold=True)
     ws.append([_cell(ws, h, font=bold, fill=HEAD_FILL) for h in headers])
-    row = 1
-    for item in items:
-        row += 1
-        cells, changed = renderer.row(spec, item.data, item.old_data)
-        values = [_cell(ws, text, fill=CHANGED_FILL if i in changed else None) for i, text in enumerate(cells)]
-        kind = NEW if item.old_data is None else f"{CORRECTION}（{len(changed)} 项）"
-        values += [_cell(ws, None, unlocked=True), _cell(ws, None, unlocked=True), _cell(ws, None, unlocked=True),
-                   _cell(ws, kind), _cell(ws, item.school_code), _cell(ws, school_names.get(item.school_code, ""))]
-        ws.append(values)
-        out.append([title, row, item.version_id,
-                    version_hash(item.version_id, item.teacher_id, item.category, item.seq, item.data),
-                    item.school_code, item.old_id])
+    ws.append([_cell(ws, "x"), _cell(ws, "x", fill=CHANGED_FILL), _cell(ws, "x", unlocked=True)])
+    last = max(rows + 1, 2)
     decision_col = get_column_letter(n + 1)
-    ws.data_validations.append(_decision_validation(f"{decision_col}2:{decision_col}{max(row, 2)}"))
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(row, 2)}"
+    ws.data_validations.append(_decision_validation(f"{decision_col}2:{decision_col}{last}"))
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{last}"
     _protect(ws)
+    return len(headers)
+
+
+def _detail_rows(renderer: Renderer, spec: SheetSpec, items: list[Listed],
+                 school_names: dict[str, str]) -> xlsxfast.RowsFactory:
+    def rows(_styles: dict[str, str]) -> Iterator[list[Any]]:
+        blank = ("", "C")
+        for item in items:
+            cells, changed = renderer.row(spec, item.data, item.old_data)
+            kind = NEW if item.old_data is None else f"{CORRECTION}（{len(changed)} 项）"
+            yield [(text, "B") if i in changed else (text or None) for i, text in enumerate(cells)] + [
+                blank, blank, blank, kind, item.school_code, school_names.get(item.school_code, "")]
+    return rows
 
 
 def detail_title(spec: SheetSpec) -> str:
@@ -334,19 +341,31 @@ def build_sheet(pack: RulePack, unit: Unit, level: str, listed: list[Listed], sc
     for item in listed:
         counts[item.school_code] += 1
     schools = [(code, school_names.get(code, ""), counts[code]) for code in sorted(counts)]
-    wb = Workbook(write_only=True)
-    _write_summary(wb, sheet_id=sheet_id, unit=unit, level=level, issued=issued, expires=expires, schools=schools,
-                   instance=instance, detail_titles=[detail_title(s) for s in specs])
     items: list[list[Any]] = []
+    ordered: dict[str, list[Listed]] = {}
     for spec in specs:
         rows = sorted(by_category[spec.id], key=lambda x: (x.school_code, x.id_number, x.seq, x.version_id))
-        _write_detail(wb, renderer, spec, detail_title(spec), rows, school_names, items)
+        ordered[spec.id] = rows
+        title = detail_title(spec)
+        for r, item in enumerate(rows, start=2):
+            items.append([title, r, item.version_id,
+                          version_hash(item.version_id, item.teacher_id, item.category, item.seq, item.data),
+                          item.school_code, item.old_id])
     meta = {"kind": KIND, "kind_title": KIND_TITLE, "unit_code": unit.code, "unit_name": unit.name,
             "issued_at": issued.isoformat(timespec="seconds"), "generator": "tmis",
             "pack_name": pack.name, "pack_version": pack.version}
     extra = {"sheet_id": sheet_id, "level": level, "expires_at": expires.isoformat(timespec="seconds"),
              "items_digest": items_digest(items)}
     signature = signing.sign(signed_payload({**meta, **extra}), key)
+
+    wb = Workbook(write_only=True)
+    _write_summary(wb, sheet_id=sheet_id, unit=unit, level=level, issued=issued, expires=expires, schools=schools,
+                   instance=instance, detail_titles=[detail_title(s) for s in specs])
+    big: dict[str, tuple[int, int, xlsxfast.RowsFactory]] = {}
+    for spec in specs:
+        width = _write_detail(wb, renderer, spec, detail_title(spec), len(ordered[spec.id]))
+        big[detail_title(spec)] = (width, len(ordered[spec.id]), _detail_rows(renderer, spec, ordered[spec.id],
+                                                                                school_names))
     hidden = wb.create_sheet(META_SHEET)
     hidden.sheet_state = "veryHidden"
     hidden.append(["# tmis", "本表由系统读取，请勿修改"])
@@ -354,17 +373,20 @@ def build_sheet(pack: RulePack, unit: Unit, level: str, listed: list[Listed], sc
         hidden.append([_cell(hidden, k), _cell(hidden, str(v))])
     listing = wb.create_sheet(ITEMS_SHEET)
     listing.sheet_state = "veryHidden"
-    for item in items:
-        listing.append([_cell(listing, item[0]), item[1], item[2], _cell(listing, item[3]), _cell(listing, item[4]),
-                        item[5] if item[5] is not None else None])
+    listing.append(list(ITEMS_HEADER))
+    listing.append(["x"])
+    big[ITEMS_SHEET] = (len(ITEMS_HEADER), len(items), lambda _styles: items)
     wb.security = WorkbookProtection(lockStructure=True)  # sheets cannot be renamed, moved or deleted
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    spliced = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         wb.save(tmp)
-        tmp.replace(target)
+        xlsxfast.splice(tmp, spliced, big)
+        spliced.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+        spliced.unlink(missing_ok=True)
     return items, signature
 
 

@@ -150,7 +150,7 @@ class Verifier:
             return None
         items = [[cell_text(r[0]), int(float(r[1])), int(float(r[2])), cell_text(r[3]), cell_text(r[4]),
                   int(float(r[5])) if len(r) > 5 and r[5] not in (None, "") else None]
-                 for r in _grid(wb, rs.ITEMS_SHEET) if r and cell_text(r[0])]
+                 for r in _grid(wb, rs.ITEMS_SHEET)[1:] if r and cell_text(r[0])]
         if rs.items_digest(items) != self.meta.get("items_digest"):
             self.error(rs.ITEMS_SHEET, None, None, "REVIEW-SIGNATURE",
                        f"{self.name}：回执单隐藏的记录清单与签名不符（被改动过）",
