@@ -173,3 +173,18 @@ def test_resending_while_on_an_open_sheet_keeps_that_sheets_decision(env: Env, t
     assert states == {(first, "pending", "city"), (second, "pending", "county")}
     (next_sheet,) = issue(env, unit="360102")  # the newer version waits for the county's next sheet
     assert next_sheet.versions == env.count(RecordVersion, RecordVersion.submission_id == second)
+
+
+def test_review_levels_must_be_bottom_up_levels_above_the_school(tmp_path: Path) -> None:
+    from processor.config import load_config
+    from processor.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text('[review]\nlevels = ["city", "county"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value).startswith(f"{path}：第 2 行 [review] levels：值 [\"city\", \"county\"] 无效")
+    path.write_text("[review]\nsheet_valid_days = 10\n", encoding="utf-8")
+    assert load_config(path, environ={"TMIS_REVIEW_LEVELS": "county,city,province"}).get("review", "levels") == [
+        "county", "city", "province"]
+    assert load_config(tmp_path / "none.toml", environ={}).get("review", "levels") == ["county"]
