@@ -61,6 +61,7 @@ def test_demo_runs_end_to_end_and_says_where_outputs_went(demo_run):
     assert "重复提交：教师信息采集表_" in out
     assert "不是表格的文件：东湖区教师培训通知（扫描件）.pdf → 无法识别" in out
     assert list((root / "inbox").iterdir()) == []
+    assert "逐级审核：" in out and "回执单处理结果：已采用" in out
 
 
 def test_demo_files_all_end_archived_or_quarantined(demo_run):
@@ -71,8 +72,10 @@ def test_demo_files_all_end_archived_or_quarantined(demo_run):
         subs = session.scalars(select(Submission)).all()
         statuses = sorted(s.status for s in subs)
         units = session.scalars(select(Unit.code)).all()
-    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF.
-    assert len(subs) == 6
+    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF + the county's
+    # return sheet sent back.
+    assert len(subs) == 7
+    assert [s.status for s in subs if s.kind == "return-sheet"] == ["applied"]
     assert "unreadable" in statuses
     for sub in subs:
         assert Path(sub.archived_path).exists(), sub.original_name
@@ -111,8 +114,9 @@ def test_demo_refuses_an_existing_demo_without_force_and_resets_with_it(tmp_path
     assert forced.exit_code == 0, forced.output
     config = load_config(root / "config.toml", required=True)
     with session_scope(open_store(config)) as session:
-        # 2 schools + the PDF, once: the reset started from an empty database (the re-send is no new row).
-        assert len(session.scalars(select(Submission)).all()) == 3
+        # 2 schools + the PDF + the return sheet, once: the reset started from an empty database (the re-send
+        # is no new row).
+        assert len(session.scalars(select(Submission)).all()) == 4
 
 
 def test_demo_never_touches_a_folder_it_did_not_make(tmp_path: Path):
