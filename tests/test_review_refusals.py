@@ -96,6 +96,8 @@ def test_expired_sheet_is_refused(env: Env, tmp_path: Path) -> None:
     filled = fill(sheet.path, tmp_path / "in" / "过期.xlsx", every=("通过", ""))
     hit = _refused(env, filled, _snapshot(env), "REVIEW-EXPIRED")
     assert "过期" in hit["message"]
+    (fresh,) = issue(env)  # the expired sheet's versions go onto the next sheet
+    assert fresh.versions == sheet.versions and fresh.sheet_id != sheet.sheet_id
 
 
 def test_decision_by_an_information_viewer_is_refused(env: Env, tmp_path: Path) -> None:
