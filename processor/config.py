@@ -46,6 +46,23 @@ def _province(v: Any) -> str | None:
     return None if v == "" or re.fullmatch(r"\d{2}0000", v) else "以 0000 结尾的 6 位省级代码或空字符串"
 
 
+REVIEW_LEVELS = ("county", "city", "province")  # bottom-up: the order a record climbs
+
+
+def _review_levels(v: Any) -> str | None:
+    wanted = "由 \"county\"、\"city\"、\"province\" 自下而上组成、不重复、至少一项的列表，例如 [\"county\", \"city\"]"
+    if not v or any(x not in REVIEW_LEVELS for x in v) or len(set(v)) != len(v):
+        return wanted
+    return None if list(v) == sorted(v, key=REVIEW_LEVELS.index) else wanted
+
+
+def _clock_or_empty(v: Any) -> str | None:
+    if v == "":
+        return None
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", v)
+    return None if m and int(m.group(1)) < 24 and int(m.group(2)) < 60 else "HH:MM 格式的时刻（如 \"07:00\"）或空字符串"
+
+
 def _log_level(v: Any) -> str | None:
     return None if v in ("DEBUG", "INFO", "WARNING", "ERROR") else "DEBUG、INFO、WARNING、ERROR 之一"
 
@@ -102,9 +119,15 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "zip_max_ratio": (float, 200, _positive),
     },
     "logging": {"level": (str, "INFO", _log_level)},
+    "review": {
+        "levels": (list, ["county"], _review_levels),
+        "sheet_valid_days": (int, 30, _positive),
+        "issue_time": (str, "07:00", _clock_or_empty),
+    },
+    "numbering": {"scheme": (str, "jiangxi", _choice("jiangxi"))},
 }
 
-TYPE_NAMES = {str: "字符串", int: "整数", float: "数字", bool: "true 或 false"}
+TYPE_NAMES = {str: "字符串", int: "整数", float: "数字", bool: "true 或 false", list: "列表"}
 
 
 @dataclass
@@ -203,6 +226,8 @@ def _coerce_env(raw: str, typ: type) -> Any:
         return int(raw)
     if typ is float:
         return float(raw)
+    if typ is list:  # TMIS_REVIEW_LEVELS="county,city"
+        return [part.strip() for part in re.split(r"[,，\s]+", raw) if part.strip()]
     return raw
 
 
@@ -214,7 +239,8 @@ def load_config(path: str | Path | None = None, *, environ: dict[str, str] | Non
         path = env["TMIS_CONFIG"]
         required = True
     cfg_path = Path(path) if path is not None else Path("config.toml")
-    values = {s: {k: spec[1] for k, spec in keys.items()} for s, keys in SCHEMA.items()}
+    values = {s: {k: (list(spec[1]) if isinstance(spec[1], list) else spec[1]) for k, spec in keys.items()}
+              for s, keys in SCHEMA.items()}
     text = ""
     if cfg_path.exists():
         try:
@@ -298,6 +324,8 @@ def _toml(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     return str(value)
 
 
@@ -306,4 +334,6 @@ def _example(typ: type, default: Any) -> str:
         return f'"{default}"'
     if typ is bool:
         return "true" if default else "false"
+    if typ is list:
+        return "[" + ", ".join(_toml(v) for v in default) + "]"
     return str(default)

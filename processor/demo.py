@@ -67,6 +67,7 @@ class DemoResult:
     unit_count: int
     officer_count: int
     mail: list[str] = field(default_factory=list)  # what the mailed file became (summary lines)
+    review: Any = None  # processor.review.demo.ReviewDemo
 
 
 def load_units(path: Path = UNITS_CSV) -> list[tuple[str, str, str]]:
@@ -355,10 +356,13 @@ def run_demo(directory: Path, *, schools: int = 50, seed: int = 2026, force: boo
 
         summary = intake.run_once(progress=on_progress)
     mail = mail_one_file(config, engine, pack, files, work, seed=seed, today=today)
+    from processor.review.demo import run_review_demo
+
+    review = run_review_demo(config, engine, pack, intake, work)
     shutil.rmtree(work, ignore_errors=True)
     return DemoResult(directory=directory, config_path=config.path, files=files, summary=summary, notes=notes,
                       database=mask_url(config.database_url), unit_count=unit_count, officer_count=officer_count,
-                      mail=mail)
+                      mail=mail, review=review)
 
 
 def mail_one_file(config: Any, engine: Any, pack: Any, files: list[DemoFile], work: Path, *, seed: int,
@@ -477,6 +481,10 @@ def summary_lines(result: DemoResult) -> list[str]:
     lines.append(f"收件目录：{root / 'inbox'}/（剩余 {len(left)} 个文件）")
     for note in result.notes:
         lines.append(f"说明：{note}")
+    if result.review is not None:
+        from processor.review.demo import summary_lines as review_lines
+
+        lines.extend(review_lines(result.review, config_path))
     lines.append("")
     cfg = f"--config {config_path}"
     example = next((f for f in result.files if f.scenario == "mistakes" and f.school), None)

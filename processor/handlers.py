@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 # kind (the template metadata's "kind") -> "module:function"
-HANDLERS: dict[str, str] = {}
+HANDLERS: dict[str, str] = {
+    "return-sheet": "processor.review.takeback:handle",
+}
 
 
 @dataclass

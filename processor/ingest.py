@@ -1,4 +1,4 @@
-"""Valid rows → teachers and record versions waiting for the school's review; store look-ups for the engine.
+"""Valid rows → teachers and record versions waiting for review above the school; store look-ups for the engine.
 
 Decisions (documented in docs/architecture.md):
 - ``accept_mode = "row"``: rows without errors are stored, rows with errors are not; ``"all"``: one error
@@ -10,7 +10,11 @@ Decisions (documented in docs/architecture.md):
 - A row of another sheet whose person has no 基本信息 row in the file is stored against the teacher this
   school already holds in the store; when there is none, the row gets ``ROW-NOT-STORED``.
 - Re-sending replaces: for every (teacher, category) this file stores, the school's older pending
-  versions become ``superseded``. Effective versions stay; the new ones are changes waiting for review.
+  versions become ``superseded`` — except versions listed on an open return sheet: the officer's decision
+  on them must not be lost, so they stay and are decided; the newer version waits for the next sheet.
+  Effective versions stay; the new ones are changes waiting for review.
+- Stored rows wait at the first reviewing level above the school (``review_step``, see
+  processor/review/chain.py): the school's own submission is its review (集体审核、校长负责).
 - Only a sheet's first row per person is kept for one-record sheets (the engine flags the duplicates).
 """
 
@@ -30,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from processor.findings import ERROR, WARNING, Finding, column_letter
 from processor.store.models import Finding as FindingRow
-from processor.store.models import RecordVersion, Teacher, Unit
+from processor.store.models import RecordVersion, ReturnSheet, ReturnSheetItem, Teacher, Unit
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +181,14 @@ def _label(pack: Any, sheet_id: str, field_code: str) -> str:
 
 
 def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any, unit_code: str,
-           accept_mode: str = "row", store: bool = True) -> IngestResult:
+           accept_mode: str = "row", store: bool = True, review_step: Any = None) -> IngestResult:
     """Store the valid rows of a validated file for school ``unit_code`` in the caller's transaction.
 
     ``submission`` must be flushed (it has an id). ``store=False`` (unit not recognised, or a file-level
-    error) stores nothing and only counts. Returns the counts, the status and the findings ingest added;
-    the caller saves all findings (``save_findings``)."""
+    error) stores nothing and only counts. ``review_step`` (a processor.review.chain.Step: level and unit)
+    is where the stored versions wait; None leaves them pending at the school for the caller to settle.
+    Returns the counts, the status and the findings ingest added; the caller saves all findings
+    (``save_findings``)."""
     settings = getattr(pack, "settings", {}) or {}
     person_sheet = settings.get("person_sheet", "basic")
     rows_by_sheet: dict[str, list[Any]] = result.rows
@@ -347,16 +353,23 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
             tid = teacher_id.get(key)
             if tid is not None:
                 replaced[sid].add(tid)
+    on_open_sheet = (select(ReturnSheetItem.version_id).join(ReturnSheet, ReturnSheet.id == ReturnSheetItem.sheet_id)
+                     .where(ReturnSheet.status == "open"))
     for sid, tids in replaced.items():
         for part in _chunks(sorted(tids)):
             res = session.execute(
                 update(RecordVersion)
                 .where(RecordVersion.unit_code == unit_code, RecordVersion.category == sid,
-                       RecordVersion.review_state == "pending", RecordVersion.teacher_id.in_(part))
+                       RecordVersion.review_state == "pending", RecordVersion.teacher_id.in_(part),
+                       RecordVersion.id.not_in(on_open_sheet))
                 .values(review_state="superseded")
                 .execution_options(synchronize_session=False)
             )
             out.superseded += res.rowcount or 0
+
+    level = review_step.level if review_step is not None else "school"
+    reviewer = review_step.unit_code if review_step is not None else unit_code
+    since = dt.datetime.now(dt.UTC)
 
     def version_rows() -> Iterator[dict[str, Any]]:
         for sid, items in accepted.items():
@@ -370,7 +383,8 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
                     "teacher_id": tid, "category": sid, "seq": seq, "unit_code": unit_code,
                     "submission_id": submission.id, "source_sheet": title, "source_row": rec.excel_row,
                     "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
-                    "review_state": "pending", "review_level": "school",
+                    "review_state": "pending", "review_level": level, "review_unit": reviewer,
+                    "level_since": since,
                 }
 
     out.stored = 0

@@ -223,6 +223,8 @@ class RunSummary:
         c = self.counts()
         parts = [f"接收 {c['accepted']}", f"部分接收 {c['partial']}", f"退回 {c['rejected']}",
                  f"无法识别 {c['unreadable']}", f"重复 {c['duplicate']}"]
+        if c["applied"] or c["refused"]:  # return sheets (processor/review/takeback.py)
+            parts.append(f"审核回执单采用 {c['applied']}、未采用 {c['refused']}")
         if c["recovered"]:
             parts.append(f"补完归档 {c['recovered']}")
         if c["failed"]:

@@ -45,6 +45,7 @@ from processor.feedback import (
 from processor.findings import ERROR, WARNING, Finding
 from processor.handlers import FileJob, handler_for
 from processor.ingest import REJECTED, UNREADABLE, StoreLookupImpl, ingest, save_findings, status_for
+from processor.review.intake import entry_step, settle_unreviewed
 from processor.store.models import Submission, Unit
 
 log = logging.getLogger(__name__)
@@ -389,8 +390,11 @@ def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engi
         session.flush()
         archived = dirs.archive / received.astimezone().strftime("%Y-%m") / f"{sub.id}__{safe_filename(name, 150)}"
         sub.archived_path = str(archived)
+        step = entry_step(session, config, known_unit)
         done = ingest(session, pack=pack, wb=wb, result=result, submission=sub, unit_code=known_unit or "",
-                      accept_mode=accept_mode, store=known_unit is not None and problem is None)
+                      accept_mode=accept_mode, store=known_unit is not None and problem is None, review_step=step)
+        if step is None and done.stored:
+            settle_unreviewed(session, config, pack, sub.id)
         findings = findings + done.findings
         # The engine counts findings past check.max_findings too; the list holds the first ones only.
         extra = ([problem] if problem else []) + done.findings

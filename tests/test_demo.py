@@ -62,6 +62,7 @@ def test_demo_runs_end_to_end_and_says_where_outputs_went(demo_run):
     assert "不是表格的文件：东湖区教师培训通知（扫描件）.pdf → 无法识别" in out
     assert list((root / "inbox").iterdir()) == []
     assert "发来邮件“新任教师信息报送”，附件 " in out and "_新任教师.xlsx → 已接收" in out
+    assert "逐级审核：" in out and "回执单处理结果：已采用" in out
 
 
 def test_demo_files_all_end_archived_or_quarantined(demo_run):
@@ -72,9 +73,11 @@ def test_demo_files_all_end_archived_or_quarantined(demo_run):
         subs = session.scalars(select(Submission)).all()
         statuses = sorted(s.status for s in subs)
         units = session.scalars(select(Unit.code)).all()
-    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF + one school's mail.
-    assert len(subs) == 7
+    # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF + one school's mail
+    # + the county's return sheet sent back.
+    assert len(subs) == 8
     assert [(s.channel, s.status) for s in subs if s.channel == "mail"] == [("mail", "accepted")]
+    assert [s.status for s in subs if s.kind == "return-sheet"] == ["applied"]
     assert "unreadable" in statuses
     for sub in subs:
         assert Path(sub.archived_path).exists(), sub.original_name
@@ -113,8 +116,9 @@ def test_demo_refuses_an_existing_demo_without_force_and_resets_with_it(tmp_path
     assert forced.exit_code == 0, forced.output
     config = load_config(root / "config.toml", required=True)
     with session_scope(open_store(config)) as session:
-        # 2 schools + the PDF, once: the reset started from an empty database (the re-send is no new row).
-        assert len(session.scalars(select(Submission)).all()) == 3
+        # 2 schools + the PDF + the return sheet, once: the reset started from an empty database (the re-send
+        # is no new row).
+        assert len(session.scalars(select(Submission)).all()) == 4
 
 
 def test_demo_never_touches_a_folder_it_did_not_make(tmp_path: Path):

@@ -28,15 +28,15 @@ def _send(env: Env, tmp_path: Path, name: str, persons: list, **kw):  # type: ig
     return process_file(path, env.config, env.pack, env.engine), injected
 
 
-def test_clean_file_is_accepted_with_every_row_pending(env: Env, tmp_path: Path) -> None:
+def test_clean_file_is_accepted_with_every_row_pending_at_the_county(env: Env, tmp_path: Path) -> None:
     persons = people(6, seed=21)
     out, _ = _send(env, tmp_path, "教师信息.xlsx", persons)
     assert (out.status, out.errors) == ("accepted", 0)
     assert out.stored == out.rows > 6
     versions = env.versions()
     assert len(versions) == out.rows
-    assert {(v.review_state, v.review_level, v.unit_code, v.submission_id) for v in versions} == {
-        ("pending", "school", SCHOOL_A[0], out.submission_id)}
+    assert {(v.review_state, v.review_level, v.review_unit, v.unit_code, v.submission_id) for v in versions} == {
+        ("pending", "county", COUNTY[0], SCHOOL_A[0], out.submission_id)}
     teachers = env.teachers()
     assert sorted(t.id_number for t in teachers) == sorted(p.id_number for p in persons)
     assert {(t.status, t.unit_code, t.id_type) for t in teachers} == {("pending", SCHOOL_A[0], "1")}

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -57,6 +58,8 @@ def register(group: click.Group) -> None:
         .~lock.*#、*.part、*.tmp、*.crdownload、隐藏文件）不处理。除文件系统事件外，每隔
         intake.rescan_seconds 秒重新扫描一次。收到 SIGTERM 或 Ctrl+C 时处理完当前文件再退出。
         上次异常中止时没处理完的文件会在启动时重新处理，不会重复入库。
+        每天 review.issue_time（默认 07:00）为有待审记录的审核单位签发审核回执单；没有设置环境变量
+        TMIS_SIGNING_KEY 时不启动定时签发（给出一行原因），收件处理照常（--once 只处理收件，不签发）。
 
         \b
         例：
@@ -83,7 +86,16 @@ def register(group: click.Group) -> None:
                            f"（待重试 {done.get('retry', 0)}，失败 {done.get('failed', 0)}）。")
             return
 
+        from processor.review.schedule import Scheduler, issue_slot, missing_key_reason
+
         stop, wake = threading.Event(), threading.Event()
+        scheduler = None
+        no_key = missing_key_reason(config)  # the daily issue of return sheets needs TMIS_SIGNING_KEY
+        if no_key:
+            click.echo(no_key, err=True)
+        elif issue_slot(config, datetime.now(UTC)) is not None:
+            scheduler = Scheduler(intake.engine, config, intake.pack, stop)
+            scheduler.start()
 
         def on_signal(signum: int, _frame: Any) -> None:
             if stop.is_set():  # a second signal: stop now; the file in hand is redone on the next start
@@ -106,12 +118,14 @@ def register(group: click.Group) -> None:
             with watching(config.inbox, wake):
                 summary = intake.serve(stop, wake=wake)
         finally:
+            stop.set()
             if mail_service is not None:
-                stop.set()
                 mail_service.wake.set()
                 if mail_thread is not None:
                     mail_thread.join(timeout=60)  # let the message in hand finish (a kill would also be safe)
                 mail_service.stop()
+            if scheduler is not None:
+                scheduler.join(timeout=60)
             for s, handler in previous.items():
                 signal.signal(s, handler)
         click.echo(f"服务已停止。{summary.line()}", err=True)

@@ -122,6 +122,7 @@ class RecordVersion(Base):
     __table_args__ = (
         Index("ix_version_teacher_category", "teacher_id", "category"),
         Index("ix_version_unit_state", "unit_code", "review_state"),
+        Index("ix_version_review_unit_state", "review_unit", "review_state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -135,6 +136,8 @@ class RecordVersion(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     review_state: Mapped[str] = mapped_column(String(20), default="pending")
     review_level: Mapped[str] = mapped_column(String(10), default="school")  # level that must act next
+    review_unit: Mapped[str | None] = mapped_column(String(10))  # the unit that must act next (migration 0003)
+    level_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # since when at that level
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -170,6 +173,8 @@ class Review(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    problem_fields: Mapped[str] = mapped_column(Text, default="")  # 问题字段 as the officer named them (0003)
+    sheet_id: Mapped[str | None] = mapped_column(String(40))  # the return sheet that carried it (0003)
 
 
 class AuditEntry(Base):
@@ -184,6 +189,70 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(40), default="")
     object_id: Mapped[str] = mapped_column(String(100), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")  # hash of the entry before (0003)
+    hash: Mapped[str] = mapped_column(String(64), default="")  # over prev_hash and this entry (0003)
+
+
+# --- review ---
+# The review chain (processor/review/): return sheets issued to reviewing units, the versions each lists,
+# the teacher numbers handed out. Migration 0003 also adds columns to record_versions (review_unit,
+# level_since), reviews (problem_fields, sheet_id) and audit_log (prev_hash, hash), declared on those classes.
+
+class ReturnSheet(Base):
+    """A return sheet (审核回执单) issued to one reviewing unit: open until applied or expired."""
+
+    __tablename__ = "return_sheets"
+    __table_args__ = (Index("ix_return_sheet_unit_status", "unit_code", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    level: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | applied | expired
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    path: Mapped[str] = mapped_column(String(1000), default="")
+    signature: Mapped[str] = mapped_column(String(64), default="")
+    versions: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    reviewer: Mapped[str] = mapped_column(String(100), default="")
+
+
+class ReturnSheetItem(Base):
+    """One version listed on a return sheet, where, and the hash it had when the sheet was issued."""
+
+    __tablename__ = "return_sheet_items"
+
+    sheet_id: Mapped[str] = mapped_column(ForeignKey("return_sheets.id"), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("record_versions.id"), primary_key=True, index=True)
+    old_version_id: Mapped[int | None] = mapped_column(BigId)  # the effective version it corrects (复本比对)
+    sheet_title: Mapped[str] = mapped_column(String(100))
+    row: Mapped[int] = mapped_column(Integer)
+    school_code: Mapped[str] = mapped_column(String(10))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class TeacherNumber(Base):
+    """Every teacher number ever handed out ([numbering]); a number is never given twice."""
+
+    __tablename__ = "teacher_numbers"
+
+    number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(14), index=True)  # division code + unit number
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(10))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NumberingUnit(Base):
+    """The 8-digit unit number of a school within its division for teacher numbers (assigned once)."""
+
+    __tablename__ = "numbering_units"
+    __table_args__ = (UniqueConstraint("division", "unit_number", name="uq_numbering_unit"),)
+
+    unit_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    division: Mapped[str] = mapped_column(String(6))
+    unit_number: Mapped[str] = mapped_column(String(8))
 
 
 # --- mail ---

@@ -1,0 +1,134 @@
+"""Moving versions along the chain: pending@level → pending@next … → effective, or → returned to the school.
+
+- Effective: the version replaces the effective version of the same record (teacher, category, seq), which
+  becomes ``superseded`` — unless that one is newer (a later submission that got there first), in which
+  case this one is superseded instead. A teacher whose 基本信息 becomes effective for the first time gets
+  the teacher number ([numbering]) and becomes ``active``.
+- Returned: the version goes back to the school (level ``school``); any effective version stays untouched.
+Everything happens in the caller's transaction, with bulk updates by primary key.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from processor.review.chain import Chain
+from processor.review.numbering import Numberer
+from processor.store.models import RecordVersion, Teacher
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """The facts of a version that its move needs."""
+
+    id: int
+    teacher_id: int
+    category: str
+    seq: int
+    school_code: str
+    level: str
+
+
+@dataclass
+class Settled:
+    """What a batch of decisions did."""
+
+    moved_up: int = 0
+    effective: int = 0
+    returned: int = 0
+    superseded: int = 0
+    numbers: int = 0
+    effective_ids: list[int] = field(default_factory=list)
+
+
+def refs_of(session: Session, ids: list[int]) -> list[VersionRef]:
+    out: list[VersionRef] = []
+    for i in range(0, len(ids), CHUNK):
+        out.extend(VersionRef(*row) for row in session.execute(
+            select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.category, RecordVersion.seq,
+                   RecordVersion.unit_code, RecordVersion.review_level)
+            .where(RecordVersion.id.in_(ids[i:i + CHUNK]))))
+    return out
+
+
+def _bulk(session: Session, rows: list[dict[str, Any]]) -> None:
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_keys[tuple(sorted(row))].append(row)
+    for part in by_keys.values():
+        for i in range(0, len(part), 5000):
+            session.execute(update(RecordVersion), part[i:i + 5000])
+
+
+def settle(session: Session, *, chain: Chain, person_sheet: str, scheme: str, now: datetime,
+           passed: list[VersionRef], returned: list[VersionRef]) -> Settled:
+    """Apply decisions: ``passed`` move to the next level or become effective; ``returned`` go back."""
+    out = Settled()
+    changes: list[dict[str, Any]] = []
+    to_effective: list[VersionRef] = []
+    for ref in passed:
+        step = chain.after(ref.school_code, ref.level)
+        if step is None:
+            to_effective.append(ref)
+        else:
+            changes.append({"id": ref.id, "review_level": step.level, "review_unit": step.unit_code,
+                            "level_since": now})
+            out.moved_up += 1
+    for ref in returned:
+        changes.append({"id": ref.id, "review_state": "returned", "review_level": "school",
+                        "review_unit": ref.school_code, "level_since": now})
+        out.returned += 1
+    if to_effective:
+        _make_effective(session, to_effective, changes, out, person_sheet=person_sheet, scheme=scheme, now=now)
+    _bulk(session, changes)
+    return out
+
+
+def _make_effective(session: Session, refs: list[VersionRef], changes: list[dict[str, Any]], out: Settled, *,
+                    person_sheet: str, scheme: str, now: datetime) -> None:
+    teacher_ids = sorted({r.teacher_id for r in refs})
+    current: dict[tuple[int, str, int], int] = {}
+    for i in range(0, len(teacher_ids), CHUNK):
+        for vid, tid, category, seq in session.execute(
+                select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.category, RecordVersion.seq)
+                .where(RecordVersion.teacher_id.in_(teacher_ids[i:i + CHUNK]),
+                       RecordVersion.review_state == "effective")):
+            current[(tid, category, seq)] = vid
+    first_basic: list[int] = []
+    for ref in sorted(refs, key=lambda r: r.id):
+        key = (ref.teacher_id, ref.category, ref.seq)
+        held = current.get(key)
+        base = {"review_level": "effective", "review_unit": None, "level_since": now}
+        if held is not None and held > ref.id:  # a newer version of the record is effective already
+            changes.append({"id": ref.id, "review_state": "superseded", **base})
+            out.superseded += 1
+            continue
+        if held is not None:
+            changes.append({"id": held, "review_state": "superseded", "review_level": "effective",
+                            "review_unit": None, "level_since": now})
+            out.superseded += 1
+        changes.append({"id": ref.id, "review_state": "effective", **base})
+        current[key] = ref.id
+        out.effective += 1
+        out.effective_ids.append(ref.id)
+        if ref.category == person_sheet:
+            first_basic.append(ref.teacher_id)
+    if first_basic:
+        numberer = Numberer(session, scheme)
+        ids = sorted(set(first_basic))
+        for i in range(0, len(ids), CHUNK):
+            teachers = session.scalars(select(Teacher).where(Teacher.id.in_(ids[i:i + CHUNK]))
+                                       .order_by(Teacher.unit_code, Teacher.id)).all()
+            for teacher in teachers:
+                numberer.assign(teacher)
+                teacher.status = "active"
+        session.flush()
+        out.numbers = numberer.assigned
