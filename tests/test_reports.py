@@ -139,3 +139,58 @@ def test_a_bad_month_is_refused_with_the_fix(env: Env) -> None:
                                        "--config", str(env.config_path)])
     assert result.exit_code == 2
     assert "月份“2026-13”的格式不对。请写成 年-月，例如 --month 2026-11。" in result.stderr
+
+
+def test_summary_composition_equals_sql_and_its_pdf_has_contents_and_charts(env: Env, tmp_path: Path) -> None:
+    out = _cli(env, "report", "summary", "--month", MONTH, "--unit", "360000")
+    assert out["teachers"] == _sql(env, """SELECT COUNT(DISTINCT teacher_id) FROM record_versions
+        WHERE category = 'basic' AND review_state IN ('pending', 'effective')""") == 11
+    with env.engine.connect() as conn:
+        by_sex = dict(conn.execute(text("""SELECT f.sex, COUNT(*) FROM report_facts f
+            JOIN (SELECT MAX(id) AS vid FROM record_versions WHERE category = 'basic'
+                  AND review_state IN ('pending', 'effective') GROUP BY teacher_id) c ON c.vid = f.version_id
+            GROUP BY f.sex""")).all())
+    names = {"1": "男性", "2": "女性"}
+    assert out["by_sex"] == {names[k]: v for k, v in sorted(by_sex.items(), key=lambda kv: (-kv[1], names[kv[0]]))}
+    for key in ("by_age", "by_education", "by_title", "by_subject", "by_employment", "by_ethnicity", "by_school_type"):
+        assert sum(out[key].values()) == out["teachers"], key
+    assert out["quality"]["rules"][0]["count"] >= 1
+    assert {r["rule"] for r in out["quality"]["rules"]} >= {"ID-CHECKSUM", "ID-SEX"}
+    assert [r["unit"] for r in out["late"]] == ["3602220001"]
+    pdf = next(Path(f) for f in out["files"] if f.endswith(".pdf"))
+    _assert_renders_with_embedded_font(pdf, tmp_path)
+    words = _pdf_text(pdf)
+    for heading in ("目录", "一、工作进度", "二、教师队伍构成", "三、数据质量", "四、未报送或未按时报送的学校", "按性别",
+                    "按最高学历", "浮梁县第一中学", "未报送", "江西省教师信息采集工作总结"):
+        assert heading in words, heading
+    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert int(next(line.split()[-1] for line in pages.splitlines() if line.startswith("Pages:"))) >= 3
+
+
+def test_summary_table_breaks_across_pages_with_its_header_repeated(env: Env, tmp_path: Path) -> None:
+    with env.engine.begin() as conn:  # 120 more schools that have sent nothing: a long late list
+        for i in range(120):
+            conn.execute(text("INSERT INTO units (code, name, level, parent_code, created_at, updated_at) "
+                              "VALUES (:c, :n, 'school', '360222', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                         {"c": f"36022201{i:02d}" if i < 100 else f"36022202{i - 100:02d}", "n": f"浮梁县第{i + 2}小学"})
+    out = _cli(env, "report", "summary", "--month", MONTH, "--unit", "360000")
+    pdf = next(Path(f) for f in out["files"] if f.endswith(".pdf"))
+    pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split("\f")
+    late_pages = [p for p in pages if "浮梁县第" in p and "小学" in p]
+    assert len(late_pages) >= 2
+    assert all("学校代码" in "".join(p.split()) and "首次报送时间" in "".join(p.split()) for p in late_pages)
+
+
+def test_bulletin_ranks_by_completion_then_timeliness_on_one_page(env: Env, tmp_path: Path) -> None:
+    out = _cli(env, "report", "bulletin", "--month", MONTH, "--unit", "360000")
+    assert [(r["rank"], r["unit"], r["completion"]) for r in out["ranking"]] == [(1, "360100", 100.0), (2, "360200", 0.0)]
+    pdf = next(Path(f) for f in out["files"] if f.endswith(".pdf"))
+    _assert_renders_with_embedded_font(pdf, tmp_path)
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           1" in info
+    words = _pdf_text(pdf)
+    assert f"关于{MONTH}教师信息采集工作进度的通报" in words and "尚有学校未报送的单位：景德镇市" in words
+    xlsx = next(Path(f) for f in out["files"] if f.endswith(".xlsx"))
+    ws = load_workbook(xlsx)["通报"]
+    header = next(r for r in range(1, 8) if ws.cell(r, 1).value == "名次")
+    assert [ws.cell(header + 1, c).value for c in (1, 2, 3, 4)] == [1, "南昌市", 3, 3]

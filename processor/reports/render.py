@@ -99,6 +99,8 @@ class ReportDoc(BaseDocTemplate):
 def toc() -> TableOfContents:
     t = TableOfContents()
     t.levelStyles = [styles()["toc"]]
+    t.tableStyle = TableStyle([("FONTNAME", (0, 0), (-1, -1), register_font()), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)])
     return t
 
 
