@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 # kind (the template metadata's "kind") -> "module:function"
-HANDLERS: dict[str, str] = {}
+HANDLERS: dict[str, str] = {
+    "roster": "processor.reports.roster:handle",
+    "monthly-form": "processor.reports.forms:handle",
+}
 
 
 @dataclass

@@ -132,3 +132,10 @@ def render(figures: dict[str, Any], folder: Path) -> list[Path]:
     rd.build(doc, story, with_toc=False)
     tmp.replace(pdf)
     return [xlsx, pdf]
+
+
+def after(figures: dict[str, Any], config: Any) -> list[Path]:
+    """After the province's report: a signed monthly form for each city or county of its rows."""
+    from processor.reports.forms import issue
+
+    return issue(figures, Path(config.outbox))

@@ -62,6 +62,8 @@ def make_report(kind: str, config: Any, engine: Engine, pack: Any, unit: str, mo
         figures["run"] = run.id
         run_id = run.id
     files = module.render(figures, Path(config.outbox) / code)
+    if hasattr(module, "after"):
+        figures["forms"] = [str(p) for p in module.after(figures, config)]
     with Session(engine) as session, session.begin():
         run = session.get(ReportRun, run_id)
         run.figures = figures
