@@ -440,6 +440,8 @@ def summary_lines(result: DemoResult) -> list[str]:
                      "为一所学校生成官方模板")
         lines.append(f"  ls {outbox / example.school.code}/          看看{example.school.name}收到的错误报告")
     lines.append(f"  tmis check <已填好的工作簿.xlsx> {cfg}     只校验不入库")
+    lines.append(f"  tmis report monthly --month {date.today():%Y-%m} --unit {PROVINCE} {cfg}   生成本月的月报表（.xlsx 与 .pdf）")
+    lines.append(f"  tmis report summary --month {date.today():%Y-%m} --unit {PROVINCE} {cfg}   生成工作总结 PDF")
     lines.append(f"  cp <工作簿> {root / 'inbox'}/ && tmis run --once {cfg}   再投放一份文件并处理")
     lines.append("  tmis demo --force                     清空后重新演示")
     return lines
