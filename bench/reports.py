@@ -76,11 +76,11 @@ def generate(url: str, n_teachers: int) -> dict[str, int]:
         if not rows:
             return
         if pg:
-            with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {table} ({', '.join(chr(34) + c + chr(34) for c in cols)}) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(r)
         else:
-            cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
+            cur.executemany(f"INSERT INTO {table} ({', '.join(chr(34) + c + chr(34) for c in cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
 
     put("units", ["code", "name", "level", "parent_code", "created_at", "updated_at"],
         [(c, n, lv, p, now, now) for c, n, lv, p in units], flush=True)
