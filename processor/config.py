@@ -125,6 +125,11 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "issue_time": (str, "07:00", _clock_or_empty),
     },
     "numbering": {"scheme": (str, "jiangxi", _choice("jiangxi"))},
+    "reports": {
+        "monthly_day": (int, 25, lambda v: None if 1 <= v <= 28 else "1～28 之间的日期"),
+        "unit": (str, "", lambda v: None if v == "" or re.fullmatch(r"\d{6}", v) else "6 位单位代码或空字符串"),
+        "schedule": (bool, True, None),
+    },
 }
 
 TYPE_NAMES = {str: "字符串", int: "整数", float: "数字", bool: "true 或 false", list: "列表"}

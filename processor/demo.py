@@ -497,6 +497,9 @@ def summary_lines(result: DemoResult) -> list[str]:
     lines.append(f"  tmis check <已填好的工作簿.xlsx> {cfg}     只校验不入库")
     if result.mail:
         lines.append(f"  tmis mail queue {cfg}               查看等待发出的回复邮件")
+
+    lines.append(f"  tmis report monthly --month {date.today():%Y-%m} --unit {PROVINCE} {cfg}   生成本月的月报表（.xlsx 与 .pdf）")
+    lines.append(f"  tmis report summary --month {date.today():%Y-%m} --unit {PROVINCE} {cfg}   生成工作总结 PDF")
     lines.append(f"  cp <工作簿> {root / 'inbox'}/ && tmis run --once {cfg}   再投放一份文件并处理")
     lines.append("  tmis demo --force                     清空后重新演示")
     return lines

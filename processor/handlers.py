@@ -19,6 +19,8 @@ from typing import Any
 # kind (the template metadata's "kind") -> "module:function"
 HANDLERS: dict[str, str] = {
     "return-sheet": "processor.review.takeback:handle",
+    "roster": "processor.reports.roster:handle",
+    "monthly-form": "processor.reports.forms:handle",
 }
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from processor.findings import ERROR, WARNING, Finding, column_letter
+from processor.reports import facts as report_facts
 from processor.store.models import Finding as FindingRow
 from processor.store.models import RecordVersion, ReturnSheet, ReturnSheetItem, Teacher, Unit
 
@@ -388,9 +389,14 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
                 }
 
     out.stored = 0
+    returning = insert(RecordVersion).returning(RecordVersion.id, sort_by_parameter_order=True)
     for part in _batches(version_rows(), 5000):
-        session.execute(insert(RecordVersion), part)
+        ids = session.execute(returning, part).scalars().all()
+        report_facts.record_facts(session, ids, part)
         out.stored += len(part)
+    stored_numbers = {key[1] for rec, key, _seq in accepted.get(person_sheet, []) if teacher_id.get(key)}
+    report_facts.record_intake_persons(session, submission.id, unit_code, submission.received_at or dt.datetime.now(dt.UTC),
+                                       (k[1] for k in basic_row_of), stored_numbers)
     out.findings = added
     errors += sum(1 for f in added if f.severity == ERROR)
     out.status = status_for(total, out.stored, errors)

@@ -422,11 +422,11 @@ def test_cli_writes_new_teachers_template_to_a_file(instance, tmp_path):
 
 
 def test_cli_unknown_kind_lists_the_kinds(instance, tmp_path):
-    result = CliRunner().invoke(main, ["template", "roster", "--unit", UNIT_CODE, "--out", str(tmp_path),
+    result = CliRunner().invoke(main, ["template", "payroll", "--unit", UNIT_CODE, "--out", str(tmp_path),
                                        "--config", str(instance)])
     assert result.exit_code == 2
-    assert result.stderr == ("错误：未知的模板种类“roster”。"
-                             "可用的种类：teachers（教师信息采集表）、new-teachers（新任教师信息采集表）。\n")
+    assert result.stderr == ("错误：未知的模板种类“payroll”。"
+                             "可用的种类：teachers（教师信息采集表）、new-teachers（新任教师信息采集表）、roster（联合工作组名单）。\n")
 
 
 def test_cli_unknown_unit_says_to_import_units(instance, tmp_path):

@@ -53,9 +53,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from processor.cli import check, demo, instance, mail, review, rules_cmd, run, template, units
+    from processor.cli import check, demo, instance, mail, report, review, rules_cmd, run, template, units
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report):
         module.register(main)
 
 

@@ -52,9 +52,10 @@ def run_check(file: Path, config: Config) -> tuple[dict[str, Any], int, str | No
     An unreadable file (InputError) becomes one file-level finding FILE-UNREADABLE and exit code 2."""
     from processor.engine import Validator
     from processor.readers import Limits, read_workbook
+    from processor.reports.roster import pack_for_file
     from processor.rulepack.loader import load_pack_from_config
 
-    pack = load_pack_from_config(config)
+    pack = pack_for_file(file) or load_pack_from_config(config)
     try:
         wb = read_workbook(file, pack, Limits.from_config(config))
     except InputError as exc:

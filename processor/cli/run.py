@@ -44,6 +44,26 @@ def _progress_once(intake: Any) -> Any:
         return intake.run_once(progress=step)
 
 
+def _scheduled_reports(intake: Any) -> None:
+    """The month's scheduled report when due ([reports] monthly_day); a failure is logged, never fatal."""
+    from processor.reports.schedule import run_due
+
+    try:
+        run_id = run_due(intake.config, intake.engine, intake.pack)
+    except Exception:  # noqa: BLE001 - the service goes on; the next check tries again
+        log.exception("scheduled monthly report failed; will try again")
+        return
+    if run_id is not None:
+        click.echo(f"已按计划生成月报表（报表编号 {run_id}）。", err=True)
+
+
+def _scheduler(intake: Any, stop: threading.Event) -> None:
+    interval = max(float(intake.config.get("intake", "rescan_seconds")), 60.0)
+    while not stop.is_set():
+        _scheduled_reports(intake)
+        stop.wait(interval)
+
+
 def register(group: click.Group) -> None:
     """Add `run` to the tmis group."""
 
@@ -78,6 +98,7 @@ def register(group: click.Group) -> None:
             for o in summary.outcomes:
                 log.debug("%s → %s", o.original_name, o.status)
             click.echo(summary.line())
+            _scheduled_reports(intake)
             if config.get("mail", "enabled"):
                 from processor.mail.service import MailService
 
@@ -107,6 +128,8 @@ def register(group: click.Group) -> None:
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         click.echo(f"tmis 服务已启动：收件目录 {config.inbox}，回执目录 {config.outbox}。按 Ctrl+C 停止。", err=True)
         mail_service = mail_thread = None
+        report_thread = threading.Thread(target=_scheduler, args=(intake, stop), name="tmis-reports", daemon=True)
+        report_thread.start()
         try:
             if config.get("mail", "enabled"):
                 from processor.mail.service import MailService

@@ -74,7 +74,7 @@ def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, c
     """生成官方填报模板（Excel 工作簿），发给学校填写。
 
     KIND 是模板种类：teachers（教师信息采集表，全部信息类别）、new-teachers（新任教师信息采集表，
-    只含基本信息和联系方式）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
+    只含基本信息和联系方式）、roster（联合工作组名单，由市、县等单位填写）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
     写明填写要求和每列的含义，每个信息类别一张表，带 * 的列必填，代码列有下拉列表，身份证件号等列已设为
     文本格式；隐藏的元数据让系统收到文件时认出模板种类、版本和单位。
 
@@ -83,9 +83,13 @@ def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, c
       tmis template teachers --unit 3601020001 --out 模板/
       tmis template new-teachers --unit 3601020001 --out 新任教师信息采集表.xlsx
     """
-    pack = load_pack_from_config(config)
+    from processor.reports.roster import pack_for_kind
+
+    pack = pack_for_kind(kind) or load_pack_from_config(config)
     if kind not in pack.kinds:
-        raise TemplateError(f"未知的模板种类“{kind}”", hint=f"可用的种类：{kinds_text(pack)}。")
+        from processor.reports.roster import roster_pack
+
+        raise TemplateError(f"未知的模板种类“{kind}”", hint=f"可用的种类：{kinds_text(pack)}、{kinds_text(roster_pack())}。")
     code = unicodedata.normalize("NFKC", unit_code).strip()
     unit_name = lookup_unit_name(config, code)
     path = _output_path(out, template_file_name(pack, kind, code, unit_name))

@@ -303,3 +303,107 @@ class MailOut(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- reports ---
+
+
+class IntakePerson(Base):
+    """A person named on a 基本信息 row of a received file, stored or not: the base of 'teachers received'."""
+
+    __tablename__ = "intake_persons"
+    __table_args__ = (Index("ix_intake_person_unit", "unit_code", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    id_number: Mapped[str] = mapped_column(String(40))
+    accepted: Mapped[bool] = mapped_column(default=False)  # its 基本信息 row was stored
+
+
+class ReportFact(Base):
+    """The few values of a record version that reports aggregate, as plain columns filled at ingest
+    (so that a province of a million teachers is counted in SQL, never by loading JSON)."""
+
+    __tablename__ = "report_facts"
+    __table_args__ = (Index("ix_report_fact_unit_category", "unit_code", "category"),)
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("record_versions.id"), primary_key=True)
+    teacher_id: Mapped[int] = mapped_column(BigId)
+    unit_code: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(40))
+    sex: Mapped[str | None] = mapped_column(String(4))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    ethnicity: Mapped[str | None] = mapped_column(String(4))
+    employment: Mapped[str | None] = mapped_column(String(10))
+    education: Mapped[str | None] = mapped_column(String(4))
+    title: Mapped[str | None] = mapped_column(String(4))
+    subject: Mapped[str | None] = mapped_column(String(10))
+
+
+class ReportRun(Base):
+    """A report as rendered: what it was computed from (last audit entry, query time) and its figures, so
+    that `tmis report rerender ID` renders the same numbers whatever changed since."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (Index("ix_report_run_kind_unit_period", "kind", "unit_code", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))  # monthly | summary | bulletin | roster
+    unit_code: Mapped[str] = mapped_column(String(10))
+    period: Mapped[str] = mapped_column(String(7), default="")  # YYYY-MM
+    audit_id: Mapped[int | None] = mapped_column(BigInteger)  # the last audit entry when computed
+    queried_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    scheduled: Mapped[bool] = mapped_column(default=False)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ScheduledReport(Base):
+    """A scheduled report done for one period (exactly once, whichever worker ran it)."""
+
+    __tablename__ = "scheduled_reports"
+    __table_args__ = (UniqueConstraint("kind", "unit_code", "period", name="uq_scheduled_report"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    unit_code: Mapped[str] = mapped_column(String(10))
+    period: Mapped[str] = mapped_column(String(7))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("report_runs.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MonthlyReturn(Base):
+    """What a unit filled in on its monthly form (培训人数, 问题, 下一步), taken back through the inbox."""
+
+    __tablename__ = "monthly_returns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(String(10), index=True)
+    period: Mapped[str] = mapped_column(String(7))
+    trained: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[str] = mapped_column(Text, default="")
+    next_steps: Mapped[str] = mapped_column(Text, default="")
+    filled_by: Mapped[str] = mapped_column(String(100), default="")
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RosterMember(Base):
+    """One member of a unit's joint workgroup (联合工作组名单) from the unit's latest accepted roster."""
+
+    __tablename__ = "roster_members"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(String(10), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    name: Mapped[str] = mapped_column(String(100))
+    department: Mapped[str] = mapped_column(String(200), default="")
+    post: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(10))  # 组长 | 副组长 | 成员
+    duty: Mapped[str] = mapped_column(String(200), default="")
+    office_phone: Mapped[str] = mapped_column(String(40), default="")
+    mobile: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
