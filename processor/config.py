@@ -81,6 +81,10 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "listen_port": (int, 8025, _port),
     },
     "logging": {"level": (str, "INFO", _log_level)},
+    "exchange": {
+        "profiles": (str, "", None),
+        "chunk_rows": (int, 20_000, _positive),
+    },
 }
 
 TYPE_NAMES = {str: "字符串", int: "整数", float: "数字", bool: "true 或 false"}

@@ -177,8 +177,11 @@ def _label(pack: Any, sheet_id: str, field_code: str) -> str:
 
 
 def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any, unit_code: str,
-           accept_mode: str = "row", store: bool = True) -> IngestResult:
+           accept_mode: str = "row", store: bool = True, review_state: str = "pending") -> IngestResult:
     """Store the valid rows of a validated file for school ``unit_code`` in the caller's transaction.
+
+    ``review_state="effective"`` (an authoritative exchange import) stores the versions effective at once,
+    the teachers active, and supersedes the school's older pending and effective versions it replaces.
 
     ``submission`` must be flushed (it has an id). ``store=False`` (unit not recognised, or a file-level
     error) stores nothing and only counts. Returns the counts, the status and the findings ingest added;
@@ -314,6 +317,8 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
             accepted[sid].append((rec, key, seq))
 
     # 4. Teachers: new ones are pending at this school; known ones at this school get the new name.
+    effective = review_state == "effective"
+    teacher_status = "active" if effective else "pending"
     teacher_id: dict[PersonKey, int] = {}
     new_rows: list[dict[str, Any]] = []
     for rec, key, _seq in accepted.get(person_sheet, []):
@@ -321,10 +326,12 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         name = str(rec.values.get("name") or "")
         if t is None:
             new_rows.append({"id_type": key[0], "id_number": key[1], "name": name, "unit_code": unit_code,
-                             "status": "pending"})
+                             "status": teacher_status})
         else:
             if t.unit_code != unit_code:  # a person who left another school (status 'left') joins this one
-                t.unit_code, t.status = unit_code, "pending"
+                t.unit_code, t.status = unit_code, teacher_status
+            elif effective and t.status != "active":
+                t.status = "active"
             if name and t.name != name:
                 t.name = name
             teacher_id[key] = t.id
@@ -352,7 +359,8 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
             res = session.execute(
                 update(RecordVersion)
                 .where(RecordVersion.unit_code == unit_code, RecordVersion.category == sid,
-                       RecordVersion.review_state == "pending", RecordVersion.teacher_id.in_(part))
+                       RecordVersion.review_state.in_(("pending", "effective") if effective else ("pending",)),
+                       RecordVersion.teacher_id.in_(part))
                 .values(review_state="superseded")
                 .execution_options(synchronize_session=False)
             )
@@ -370,7 +378,7 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
                     "teacher_id": tid, "category": sid, "seq": seq, "unit_code": unit_code,
                     "submission_id": submission.id, "source_sheet": title, "source_row": rec.excel_row,
                     "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
-                    "review_state": "pending", "review_level": "school",
+                    "review_state": review_state, "review_level": "school",
                 }
 
     out.stored = 0

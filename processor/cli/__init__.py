@@ -48,9 +48,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from processor.cli import check, demo, instance, rules_cmd, run, template, units
+    from processor.cli import check, demo, exchange, instance, rules_cmd, run, template, units
 
-    for module in (instance, units, rules_cmd, template, check, run, demo):
+    for module in (instance, units, rules_cmd, template, check, run, demo, exchange):
         module.register(main)
 
 
