@@ -51,7 +51,7 @@ def test_upgrade_reaches_head_and_can_run_again(store_url: str) -> None:
     assert current_revision(store_url) is None
     assert upgrade(store_url) == head_revision()
     assert upgrade(store_url) == head_revision()
-    assert current_revision(store_url) == "0001"
+    assert current_revision(store_url) == head_revision()
 
 
 def test_audit_log_rejects_update(engine: Engine) -> None:
@@ -188,7 +188,7 @@ def test_open_store_refuses_a_schema_newer_than_the_program(upgraded_url: str, t
     engine.dispose()
     with pytest.raises(StoreError) as caught:
         open_store(_config(tmp_path, upgraded_url))
-    assert str(caught.value) == f"数据库 {upgraded_url} 的版本 0099 比本程序（0001）新。请升级 tmis 后再使用该数据库。"
+    assert str(caught.value) == f"数据库 {upgraded_url} 的版本 0099 比本程序（{head_revision()}）新。请升级 tmis 后再使用该数据库。"
 
 
 def test_open_store_names_the_unreachable_database_with_the_password_masked(tmp_path: Path) -> None:
@@ -210,10 +210,10 @@ def test_db_current_and_upgrade_commands(runner, store_url: str, tmp_path: Path,
     assert before.output == f"错误：{tmp_path / 'c.toml'}：找不到配置文件。请用 --config 指定正确的路径，或先运行 tmis init 目录 创建实例。\n"
     current = runner.invoke(main, ["db", "current"], env=env)
     assert (current.exit_code, current.output) == (
-        0, f"数据库 {store_url} 尚未初始化（本程序要求版本 0001）。请运行 tmis db upgrade。\n")
+        0, f"数据库 {store_url} 尚未初始化（本程序要求版本 {head_revision()}）。请运行 tmis db upgrade。\n")
     done = runner.invoke(main, ["db", "upgrade"], env=env)
-    assert (done.exit_code, done.output) == (0, f"数据库 {store_url} 已从 空库 升级到版本 0001。\n")
+    assert (done.exit_code, done.output) == (0, f"数据库 {store_url} 已从 空库 升级到版本 {head_revision()}。\n")
     again = runner.invoke(main, ["db", "upgrade"], env=env)
-    assert (again.exit_code, again.output) == (0, f"数据库 {store_url} 已是最新版本 0001，无需升级。\n")
+    assert (again.exit_code, again.output) == (0, f"数据库 {store_url} 已是最新版本 {head_revision()}，无需升级。\n")
     current = runner.invoke(main, ["db", "current"], env=env)
-    assert (current.exit_code, current.output) == (0, f"数据库 {store_url} 的版本为 0001（最新）。\n")
+    assert (current.exit_code, current.output) == (0, f"数据库 {store_url} 的版本为 {head_revision()}（最新）。\n")

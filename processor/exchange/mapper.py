@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,9 @@ def check_encoding(path: Path, profile: Profile, name: str) -> None:
             try:
                 decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
+                if profile.encoding == "gb18030" and _is_utf8(path):
+                    raise InputError(f"文件是 UTF-8 编码（中文按 {want} 读会成为乱码）；交换档案 {profile.name} 规定为 {want}",
+                                     file=name, hint=fix) from None
                 bad_at = exc.start
                 line += chunk[:max(bad_at, 0)].count(b"\n")
                 raise InputError(f"第 {line} 行有不能按 {want} 解码的字节（{chunk[bad_at:bad_at + 4].hex(' ')}），"
@@ -87,6 +91,18 @@ def check_encoding(path: Path, profile: Profile, name: str) -> None:
     if utf8 is not None and utf8_ok and non_ascii:
         raise InputError(f"文件是 UTF-8 编码（中文按 {want} 读会成为乱码）；交换档案 {profile.name} 规定为 {want}",
                          file=name, hint=fix)
+
+
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def open_foreign(path: Path, profile: Profile, limits: Limits, name: str) -> tuple[list[_Source], bool]:
@@ -272,6 +288,8 @@ class ValueMapper:
             if self.field_type == "month":
                 return f"{parts[0]:04d}-{parts[1]:02d}", None
             return f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}", None
+        if col.halfwidth and isinstance(raw, str) and not raw.isascii():
+            return unicodedata.normalize("NFKC", raw), None
         return raw, None
 
 

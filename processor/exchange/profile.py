@@ -41,7 +41,8 @@ PERSON_FIELDS = ("id_type", "id_number", "name")  # copied from the person sheet
 
 PROFILE_KEYS = {"name", "title", "version", "format", "encoding", "delimiter", "line_end", "layout", "key",
                 "authoritative", "personal_data", "missing_teachers", "code_form", "required_mark"}
-COLUMN_KEYS = {"header", "aliases", "field", "map", "strict", "date", "complete_from_id", "ignore", "required"}
+COLUMN_KEYS = {"header", "aliases", "field", "map", "strict", "date", "complete_from_id", "ignore", "required",
+               "halfwidth"}
 CONSTANT_KEYS = {"field", "value", "reason"}
 
 
@@ -76,6 +77,7 @@ class Column:
     complete_from_id: bool = False
     ignore: str | None = None
     required: bool = False
+    halfwidth: bool = False  # full-width digits and letters → half-width (NFKC) before our normaliser
     role: str = "field"  # field | school_code | school_name | teacher_number | ignore
     line: int | None = None
 
@@ -378,6 +380,7 @@ def _column_value_options(col: Column, raw: dict[str, Any], spec: FieldSpec, pac
                                hint=f"可用：{'、'.join(DATE_FORMS)}。")
         col.date = str(raw["date"])
     col.complete_from_id = bool(raw.get("complete_from_id", False))
+    col.halfwidth = bool(raw.get("halfwidth", False))
     if col.complete_from_id and spec.type != "date":
         raise ProfileError("complete_from_id 只用于日期型字段（从身份证号补全日）", file=path, place=place)
 
