@@ -244,22 +244,42 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _flat_writers(profile: Profile, pack: RulePack) -> list[tuple[Column, ValueWriter | None]]:
-    out: list[tuple[Column, ValueWriter | None]] = []
+def _flat_writers(profile: Profile, pack: RulePack) -> list[tuple[Column, Any]]:
+    out: list[tuple[Column, Any]] = []
     for col in profile.columns:
-        if col.role == "field" and col.sheet and col.field:
+        if col.role == "field" and col.sheet and col.field and col.mobile_field:
+            sheet = pack.sheets[col.sheet]
+            out.append((col, _PhoneWriter(ValueWriter(profile, pack, col.sheet, sheet.field(col.field), col),
+                                          ValueWriter(profile, pack, col.sheet, sheet.field(col.mobile_field), None),
+                                          col.mobile_field)))
+        elif col.role == "field" and col.sheet and col.field:
             out.append((col, ValueWriter(profile, pack, col.sheet, pack.sheets[col.sheet].field(col.field), col)))
         else:
             out.append((col, None))
     return out
 
 
-def flat_row(writers: list[tuple[Column, ValueWriter | None]], records: dict[str, dict[str, Any]],
+class _PhoneWriter:
+    """A legacy phone column holding both numbers: mobile first, then the landline, separated by /."""
+
+    def __init__(self, phone: ValueWriter, mobile: ValueWriter, mobile_field: str) -> None:
+        self.phone, self.mobile, self.mobile_field = phone, mobile, mobile_field
+        self.unmapped = phone.unmapped
+        self.key = phone.key
+
+    def write(self, record: dict[str, Any], field_code: str) -> str:
+        parts = [self.mobile(record.get(self.mobile_field)), self.phone(record.get(field_code))]
+        return "/".join(p for p in parts if p)
+
+
+def flat_row(writers: list[tuple[Column, Any]], records: dict[str, dict[str, Any]],
              school: tuple[str, str], teacher_number: str | None, profile: Profile) -> list[Any]:
     """One foreign row of a flat layout from a teacher's records (sheet id → field → normalised value)."""
     row: list[Any] = []
     for col, writer in writers:
-        if writer is not None:
+        if isinstance(writer, _PhoneWriter):
+            row.append(writer.write(records.get(col.sheet or "", {}), col.field or ""))
+        elif writer is not None:
             row.append(writer(records.get(col.sheet or "", {}).get(col.field or "")))
         elif col.role == "school_code":
             row.append(school[0])

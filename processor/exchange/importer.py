@@ -36,6 +36,7 @@ from processor.exchange.mapper import (
     find_layouts,
     letter,
     open_foreign,
+    split_phones,
 )
 from processor.exchange.profile import PERSON_FIELDS, Profile
 from processor.feedback import ReportContext, SheetStat, safe_filename, write_report
@@ -57,6 +58,7 @@ DUPLICATE = "EXCHANGE-DUPLICATE"
 NOT_STORED = "ROW-NOT-STORED"
 HEADER_UNKNOWN = "HEADER-UNKNOWN"
 COLUMN_IGNORED = "EXCHANGE-COLUMN-IGNORED"
+ANNOTATE_MAX_ROWS = 5_000  # larger imports get the list-only report (rebuilding a foreign file costs minutes)
 
 
 @dataclass
@@ -278,6 +280,10 @@ class _Importer:
                          and (sid == self.person_sheet or c.field not in PERSON_FIELDS)] for sid in sheets}
         id_idx = self._person_index(layout, "id_number")
         month_only = [i for i, m in maps.items() if m.col.complete_from_id]
+        mobile_idx = [i for c in p.mobile_columns() for i, lc in layout.columns if lc is c]
+        mobile_base = width + len(consts)
+        for sid in sheets:
+            own_idx[sid] += [mobile_base + k for k, c in enumerate(p.mobile_columns()) if c.sheet == sid]
         for row, cells in rows:
             school, problem = self._school_of(layout, cells, row)
             if problem is not None:
@@ -286,7 +292,8 @@ class _Importer:
             check = self._name_check(layout, cells, row, school)
             if check is not None:
                 findings.append(check)
-            mapped = list(cells[:width]) + [None] * max(0, width - len(cells)) + [k.value for k in consts]
+            mapped = (list(cells[:width]) + [None] * max(0, width - len(cells)) + [k.value for k in consts]
+                      + [None] * len(mobile_idx))
             bad_sheets: set[str] = set()
             for idx, mapper in maps.items():
                 if idx >= len(cells):
@@ -300,6 +307,8 @@ class _Importer:
                     findings.append(self._unmapped(layout, row, idx, col, spec.label, cells[idx], why, whole))
                     value = None
                 mapped[idx] = value
+            for k, idx in enumerate(mobile_idx):
+                mapped[idx], mapped[mobile_base + k] = split_phones(mapped[idx])
             for idx in month_only:
                 v = mapped[idx]
                 if isinstance(v, MonthOnly):
@@ -338,6 +347,10 @@ class _Importer:
             if col.sheet == sid or (layout.sheet is None and col.sheet == self.person_sheet
                                     and col.field in PERSON_FIELDS and self.pack.sheets[sid].has_field(col.field)):
                 cols.setdefault(col.field, idx)
+        base = layout.width + len(self.profile.constants)
+        for k, col in enumerate(self.profile.mobile_columns()):
+            if col.sheet == sid and col.mobile_field:
+                cols.setdefault(col.mobile_field, base + k)
         for k, const in enumerate(self.profile.constants):
             if const.sheet == sid or (const.sheet == self.person_sheet and const.field in PERSON_FIELDS
                                       and self.pack.sheets[sid].has_field(const.field)):
@@ -413,7 +426,8 @@ class _Importer:
                     row_cells[r] = c
                 blocks.append(_ChunkBlock(self.pack.sheets[sid], layout.title, layout.header_row + 1,
                                           self.columns_for(layout, sid), srows,
-                                          layout.width + len(self.profile.constants),
+                                          layout.width + len(self.profile.constants)
+                                          + len(self.profile.mobile_columns()),
                                           self.profile.absent.get(sid, set())))
             if not blocks:
                 continue
@@ -647,7 +661,7 @@ def _finish(run: _Importer, state_id: int, received: datetime) -> ImportOutcome:
                     s.warnings += f.severity != ERROR
         status = status_for(state.rows, state.stored, state.errors)
         spec = run.pack.sheets[run.person_sheet]
-        wb_data = WorkbookData(path=run.path, format=profile.format, meta={}, kind=None, unit_code=unit_code,
+        wb_data: Any = WorkbookData(path=run.path, format=profile.format, meta={}, kind=None, unit_code=unit_code,
                                blocks=[_ReportBlock(spec, lay) for lay in run.layouts], findings=[])
         ctx = ReportContext(original_name=run.name, received_at=received, sha256=sub.sha256, unit_code=unit_code,
                             unit_name=unit.name if unit else None, kind="exchange", kind_title=f"{profile.title}（导入）",
@@ -655,8 +669,14 @@ def _finish(run: _Importer, state_id: int, received: datetime) -> ImportOutcome:
                             notes=[_route_note(profile, state)], errors=state.errors, warnings=state.warnings,
                             instance_name=config.get("instance", "name"))
         report = None
+        source: Path | None = run.path
+        if state.rows > ANNOTATE_MAX_ROWS:
+            # A province-size foreign file is not rebuilt cell by cell: the report lists the rows and cells.
+            source, wb_data = None, None
+            ctx.notes.append(f"文件共 {state.rows} 行，数据量较大，本报告未在原文件上逐格标注；请按“错误清单”所列的"
+                             "行、列逐项修改原系统中的数据。")
         try:
-            report = write_report(ctx, findings, outbox=config.outbox, wb_data=wb_data, source=run.path).report
+            report = write_report(ctx, findings, outbox=config.outbox, wb_data=wb_data, source=source).report
         except Exception:  # noqa: BLE001 - the data is stored; a failing report must not undo it
             log.exception("%s: the import report could not be written", run.name)
         sub.status, sub.rows, sub.rows_stored = status, state.rows, state.stored

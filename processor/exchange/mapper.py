@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -308,3 +309,23 @@ def complete_month(value: MonthOnly, id_number: Any) -> str:
 
 def letter(index: int) -> str:
     return column_letter(index)
+
+
+_PHONE_SPLIT = re.compile(r"\s*[/,，;；、]\s*")
+_MOBILE = re.compile(r"^(?:\+?86)?(1[3-9][0-9]{9})$")
+
+
+def split_phones(value: Any) -> tuple[Any, str | None]:
+    """A legacy phone cell (mobile or landline, several separated by /) → (landline text, first mobile)."""
+    if not isinstance(value, str) or not value.strip():
+        return value, None
+    phones: list[str] = []
+    mobile = None
+    for part in _PHONE_SPLIT.split(value.strip()):
+        compact = re.sub(r"[\s-]", "", part)
+        m = _MOBILE.match(compact)
+        if m and mobile is None:
+            mobile = m.group(1)
+        elif part:
+            phones.append(part)
+    return ("/".join(phones) or None), mobile

@@ -42,7 +42,7 @@ PERSON_FIELDS = ("id_type", "id_number", "name")  # copied from the person sheet
 PROFILE_KEYS = {"name", "title", "version", "format", "encoding", "delimiter", "line_end", "layout", "key",
                 "authoritative", "personal_data", "missing_teachers", "code_form", "required_mark"}
 COLUMN_KEYS = {"header", "aliases", "field", "map", "strict", "date", "complete_from_id", "ignore", "required",
-               "halfwidth"}
+               "halfwidth", "mobile_field"}
 CONSTANT_KEYS = {"field", "value", "reason"}
 
 
@@ -78,6 +78,7 @@ class Column:
     ignore: str | None = None
     required: bool = False
     halfwidth: bool = False  # full-width digits and letters → half-width (NFKC) before our normaliser
+    mobile_field: str | None = None  # a phone column whose mobile numbers go to this field of the same sheet
     role: str = "field"  # field | school_code | school_name | teacher_number | ignore
     line: int | None = None
 
@@ -127,6 +128,10 @@ class Profile:
     sheets: list[SheetLayout] = field(default_factory=list)  # sheets layout
     constants: list[Constant] = field(default_factory=list)
     absent: dict[str, set[str]] = field(default_factory=dict)
+
+    def mobile_columns(self) -> list[Column]:
+        """Columns whose mobile numbers go to a field of their own (a virtual cell after the constants)."""
+        return [c for c in self.columns if c.mobile_field]
 
     @property
     def route(self) -> str:
@@ -381,6 +386,13 @@ def _column_value_options(col: Column, raw: dict[str, Any], spec: FieldSpec, pac
         col.date = str(raw["date"])
     col.complete_from_id = bool(raw.get("complete_from_id", False))
     col.halfwidth = bool(raw.get("halfwidth", False))
+    mobile = raw.get("mobile_field")
+    if mobile:
+        sheet_id, code = str(mobile).split(".", 1) if "." in str(mobile) else ("", str(mobile))
+        if sheet_id != col.sheet or not pack.sheets[col.sheet].has_field(code):
+            raise ProfileError(f"mobile_field“{mobile}”应为同一工作表（{col.sheet}）的字段", file=path, place=place,
+                               hint=f"例如 mobile_field = \"{col.sheet}.mobile\"。")
+        col.mobile_field = code
     if col.complete_from_id and spec.type != "date":
         raise ProfileError("complete_from_id 只用于日期型字段（从身份证号补全日）", file=path, place=place)
 
@@ -451,6 +463,7 @@ def _absent(profile: Profile, data: dict[str, Any], path: Path, text: str, pack:
     person_sheet = pack.settings.get("person_sheet", "basic")
     for sid in profile.target_sheets():
         carried = {c.field for c in profile.columns if c.sheet == sid}
+        carried |= {c.mobile_field for c in profile.columns if c.sheet == sid and c.mobile_field}
         carried |= {k.field for k in profile.constants if k.sheet == sid}
         if sid != person_sheet:
             carried |= set(PERSON_FIELDS)
