@@ -31,6 +31,8 @@ class Required(Check):
         return ()
 
     def rows(self, chunk: Chunk) -> Iterable[Hit]:
+        if self._absent and self._absent.issuperset(self.fields):
+            return ()  # every field it asks for is absent: nothing to ask any row
         hits = super().rows(chunk)
         if self._absent:
             return (h for h in hits if h.field not in self._absent)

@@ -99,10 +99,21 @@ class ValueWriter:
                 self.mask = mask_phone
         self.unmapped: Counter[str] = Counter()
         self.key = f"{sheet}.{spec.code}"
+        self._memo: dict[str, Any] = {}
 
     def __call__(self, value: Any) -> Any:
         if value is None or value == "" or value == []:
             return ""
+        if value.__class__ is str:
+            hit = self._memo.get(value)
+            if hit is None:
+                hit = self._write(value)
+                if hit != "" and len(self._memo) < 20_000:  # unmapped codes are counted on every row
+                    self._memo[value] = hit
+            return hit
+        return self._write(value)
+
+    def _write(self, value: Any) -> Any:
         spec, col = self.spec, self.col
         if self.table is not None:
             codes = value if isinstance(value, list) else [value]
@@ -179,7 +190,10 @@ def _versions(session: Session, categories: list[str], unit: str | None, since: 
         stmt = stmt.where(RecordVersion.unit_code.in_(subtree_codes(unit)))
     if since is not None:
         stmt = stmt.where(or_(RecordVersion.teacher_id.in_(_changed_teachers(since, until))))
-    yield from session.execute(stmt.execution_options(yield_per=BATCH))
+    # Core rows, not ORM rows: a province export reads millions of versions.
+    result = session.connection().execution_options(yield_per=BATCH).execute(stmt)
+    for part in result.partitions():
+        yield from part
 
 
 def _as_utc(ts: datetime) -> datetime:

@@ -162,6 +162,8 @@ class _Importer:
         self.seen: dict[tuple[str, str], int] = {}  # (sheet id, identity number) → first row, one-record sheets
         self.bad_ids: dict[str, tuple[str, int]] = {}  # identity number → (sheet title, row) of its failed 基本信息
         self.id_norm = None
+        self._school_memo: dict[Any, tuple[str | None, Finding | None]] = {}
+        self._name_memo: dict[tuple[Any, str], bool] = {}
 
     # -- preparation (nothing stored) ------------------------------------------------------------
     def prepare(self) -> None:
@@ -213,11 +215,24 @@ class _Importer:
                 yield li, part
 
     def _school_of(self, layout: Layout, cells: list[Any], row: int) -> tuple[str | None, Finding | None]:
-        p = self.profile
         code_idx = layout.index_of("school_code")
         name_idx = layout.index_of("school_name")
         raw_code = cells[code_idx] if code_idx is not None and code_idx < len(cells) else None
         raw_name = cells[name_idx] if name_idx is not None and name_idx < len(cells) else None
+        key = (id(layout), raw_code, raw_name)
+        hit = self._school_memo.get(key)
+        if hit is None:
+            hit = self._school_memo[key] = self._school_lookup(layout, code_idx, name_idx, raw_code, raw_name)
+        code, problem = hit
+        if problem is not None:
+            problem = Finding(problem.sheet, row, problem.column, problem.field, problem.value, problem.rule,
+                              problem.severity, problem.message, problem.hint)
+        return code, problem
+
+    def _school_lookup(self, layout: Layout, code_idx: int | None, name_idx: int | None, raw_code: Any,
+                       raw_name: Any) -> tuple[str | None, Finding | None]:
+        p = self.profile
+        row = None
         code = fold_name(str(int(raw_code) if isinstance(raw_code, float) and raw_code.is_integer() else raw_code)) \
             if raw_code not in (None, "") else ""
         name = fold_name(str(raw_name)) if raw_name not in (None, "") else ""
@@ -259,7 +274,10 @@ class _Importer:
         if raw in (None, ""):
             return None
         known = self.schools.by_code[code][0]
-        if fold_name(str(raw)) != fold_name(known):
+        same = self._name_memo.get((raw, code))
+        if same is None:
+            same = self._name_memo[(raw, code)] = fold_name(str(raw)) == fold_name(known)
+        if not same:
             return Finding(layout.title, row, letter(name_idx), "school_name", str(raw), SCHOOL_NAME, WARNING,
                            f"学校名称“{raw}”与单位名录中代码 {code} 的名称“{known}”不一致，已按学校代码导入",
                            "如果学校代码填错了，请改正后重新导入；名称不一致本身不影响导入。")
