@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -236,7 +235,9 @@ def export_records(profile: Profile, config: Any, pack: RulePack, engine: Engine
         else:
             stats = _write_sheets(session, profile, pack, tmp, unit_code, since, until)
     os.replace(tmp, out)
-    sha = _sha256(out)
+    from processor.pipeline import sha256_of
+
+    sha = sha256_of(out)
     manifest = write_manifest(out, profile=profile, sha256=sha, unit=unit_code, since=since, until=until, **stats)
     outcome = ExportOutcome(out, manifest, profile.name, unit_code, stats["rows"], stats["teachers"], since, until,
                             sha, not profile.personal_data, stats["rows_by_sheet"], stats["unmapped"])
@@ -248,14 +249,6 @@ def export_records(profile: Profile, config: Any, pack: RulePack, engine: Engine
             "since": since.isoformat() if since else None, "until": until.isoformat(),
             "personal_data": "masked" if not profile.personal_data else "full"})
     return outcome
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _flat_writers(profile: Profile, pack: RulePack) -> list[tuple[Column, Any]]:

@@ -599,6 +599,12 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
                              file=path.name, hint="同一份数据只入库一次；如确需按另一档案导入，请先查明原因。")
         if state is not None and state.status == "done":
             return _outcome(session, state, sub, "duplicate", profile)
+        if state is not None and (unit_code or None) != state.unit_code and unit_code is not None:
+            raise InputError(f"该文件的导入（导入编号 {state.id}）中断前是按单位 {state.unit_code or '（全部）'} 进行的，"
+                             f"不能改为 {unit_code} 继续", file=path.name,
+                             hint=f"请用与上次相同的 --unit 参数（上次：{state.unit_code or '未指定'}）再次运行，从中断处继续。")
+        if state is not None:
+            run.unit_code = state.unit_code
     run.prepare()  # refusals: nothing stored
     chunk_rows = int(config.get("exchange", "chunk_rows"))
     received = datetime.now(UTC)
