@@ -339,10 +339,15 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         if t.unit_code == unit_code:
             teacher_id.setdefault(key, t.id)
     if new_rows:
-        stmt = insert(Teacher).returning(Teacher.id, Teacher.id_type, Teacher.id_number, sort_by_parameter_order=True)
+        # Core executemany, then the ids by number: RETURNING with parameter order made SQLite run one INSERT
+        # per teacher (a province-size import spent most of its store time there).
+        conn = session.connection()
         for part in _chunks(new_rows, 2000):
-            for tid, id_type, number in session.execute(stmt, list(part)):
-                teacher_id[(id_type, number)] = tid
+            conn.execute(insert(Teacher.__table__), list(part))
+            for numbers in _chunks(sorted({r["id_number"] for r in part})):
+                for tid, id_type, number in conn.execute(select(Teacher.id, Teacher.id_type, Teacher.id_number)
+                                                         .where(Teacher.id_number.in_(numbers))):
+                    teacher_id[(id_type, number)] = tid
         out.teachers_new = len(new_rows)
     session.flush()
 

@@ -502,3 +502,24 @@ def test_every_code_of_every_code_table_round_trips_through_the_national_profile
                 assert cell.value == ((code,) if f.type == "codes" else code), (layout.sheet, f.code, code, cell)
                 checked += 1
     assert checked > 1000
+
+
+def test_teacher_number_key_finds_the_person_without_an_identity_number(env: Env, tmp_path: Path) -> None:
+    _own_profiles(env, tmp_path, "legacy-2011", key="teacher_number", authoritative=True)
+    number = "360102000000010001"
+    first = _legacy_csv(tmp_path / "一.csv", [dict(LEGACY_ROW, 教师编号=number)])
+    assert _import(env, first, "legacy-2011")[1]["errors"] == 0
+    assert [(t.id_number, t.teacher_number) for t in env.teachers()] == [(_id(0), number)]
+    second = _legacy_csv(tmp_path / "二.csv", [dict(LEGACY_ROW, 教师编号=number, 身份证号="", 职称="中学高级")])
+    code, out = _import(env, second, "legacy-2011")
+    assert (code, out["errors"]) == (0, 0)
+    assert _records(env)[(_id(0), "title", 1)]["title"] == "2"
+    assert env.count(Teacher) == 1
+
+
+def test_profiles_command_lists_the_shipped_profiles(env: Env, runner: CliRunner) -> None:
+    result = runner.invoke(main, ["exchange", "profiles", "--config", str(env.config_path)])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "legacy-2011：2011 年版省级教师管理系统导出，版本 2026.1，csv（gb18030），进入审核，可获得个人信息",
+        "national：全国教师管理信息系统批量导入，版本 2026.1，xlsx，直接生效，可获得个人信息"]
