@@ -321,6 +321,7 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
             accepted[sid].append((rec, key, seq))
 
     # 4. Teachers: new ones are pending at this school; known ones at this school get the new name.
+    teacher_status = "pending"  # active once its 基本信息 becomes effective (processor.review.decide)
     teacher_id: dict[PersonKey, int] = {}
     new_rows: list[dict[str, Any]] = []
     for rec, key, _seq in accepted.get(person_sheet, []):
@@ -328,10 +329,10 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         name = str(rec.values.get("name") or "")
         if t is None:
             new_rows.append({"id_type": key[0], "id_number": key[1], "name": name, "unit_code": unit_code,
-                             "status": "pending"})
+                             "status": teacher_status})
         else:
             if t.unit_code != unit_code:  # a person who left another school (status 'left') joins this one
-                t.unit_code, t.status = unit_code, "pending"
+                t.unit_code, t.status = unit_code, teacher_status
             if name and t.name != name:
                 t.name = name
             teacher_id[key] = t.id
@@ -339,10 +340,15 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         if t.unit_code == unit_code:
             teacher_id.setdefault(key, t.id)
     if new_rows:
-        stmt = insert(Teacher).returning(Teacher.id, Teacher.id_type, Teacher.id_number, sort_by_parameter_order=True)
+        # Core executemany, then the ids by number: RETURNING with parameter order made SQLite run one INSERT
+        # per teacher (a province-size import spent most of its store time there).
+        conn = session.connection()
         for part in _chunks(new_rows, 2000):
-            for tid, id_type, number in session.execute(stmt, list(part)):
-                teacher_id[(id_type, number)] = tid
+            conn.execute(insert(Teacher.__table__), list(part))
+            for numbers in _chunks(sorted({r["id_number"] for r in part})):
+                for tid, id_type, number in conn.execute(select(Teacher.id, Teacher.id_type, Teacher.id_number)
+                                                         .where(Teacher.id_number.in_(numbers))):
+                    teacher_id[(id_type, number)] = tid
         out.teachers_new = len(new_rows)
     session.flush()
 

@@ -19,6 +19,9 @@ class Required(Check):
         # A whole column missing is reported once by the reader (HEADER-MISSING), or is a field of another
         # school-type variant of the template: no finding per row for it.
         self._absent = {f for f in self.fields if f not in block.columns} if self.when is None else set()
+        # An exchange profile declares the fields its foreign layout does not carry at all (processor/exchange):
+        # no row can fill them, so no rule, conditional or not, asks each row for them.
+        self._absent |= {f for f in self.fields if f in getattr(block.raw_block, "absent_fields", ())}
         # A field of some school types only (幼儿园, 特教) is required only from a school of those types.
         school_type = self.env.school_type
         for f in self.fields:
@@ -28,6 +31,8 @@ class Required(Check):
         return ()
 
     def rows(self, chunk: Chunk) -> Iterable[Hit]:
+        if self._absent and self._absent.issuperset(self.fields):
+            return ()  # every field it asks for is absent: nothing to ask any row
         hits = super().rows(chunk)
         if self._absent:
             return (h for h in hits if h.field not in self._absent)

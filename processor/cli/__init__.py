@@ -53,9 +53,21 @@ def main() -> None:
 
 
 def _register() -> None:
-    from processor.cli import check, demo, instance, mail, report, review, rules_cmd, run, template, units
+    from processor.cli import (
+        check,
+        demo,
+        exchange,
+        instance,
+        mail,
+        report,
+        review,
+        rules_cmd,
+        run,
+        template,
+        units,
+    )
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange):
         module.register(main)
 
 

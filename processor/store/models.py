@@ -407,3 +407,49 @@ class RosterMember(Base):
     office_phone: Mapped[str] = mapped_column(String(40), default="")
     mobile: Mapped[str] = mapped_column(String(20), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
+
+
+# --- exchange ---
+class ExchangeImport(Base):
+    """One import of a foreign file through an exchange profile, with its restart point.
+
+    Each chunk of rows is stored in one transaction together with ``chunks_done``; a run that was killed
+    resumes after the last committed chunk, so no row is stored twice."""
+
+    __tablename__ = "exchange_imports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    profile: Mapped[str] = mapped_column(String(60), index=True)
+    profile_version: Mapped[str] = mapped_column(String(40), default="")
+    unit_code: Mapped[str | None] = mapped_column(String(10))  # --unit: the subtree the rows must lie in
+    chunk_rows: Mapped[int] = mapped_column(Integer, default=0)  # chunking is fixed for a resumed run
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)  # the restart point
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # per sheet rows/stored, schools seen
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | done
+    resumed: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExchangeExport(Base):
+    """One export to an exchange profile: what it covered, so that ``--since-last`` continues from it."""
+
+    __tablename__ = "exchange_exports"
+    __table_args__ = (Index("ix_exchange_export_profile_unit", "profile", "unit_code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    profile: Mapped[str] = mapped_column(String(60))
+    profile_version: Mapped[str] = mapped_column(String(40), default="")
+    unit_code: Mapped[str] = mapped_column(String(10))
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    path: Mapped[str] = mapped_column(String(1000), default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,169 @@
+"""Benchmark of exchange: import of a big GB18030 legacy CSV into SQLite, and export of the same.
+
+    .venv/bin/python bench/exchange.py --rows 1000000 --repeat 1
+
+Generates (not timed) a legacy-2011 CSV of --rows teachers spread over --schools schools: 20,000 generated
+teachers (processor.samples) replicated with fresh identity numbers (birth date moved a few days earlier,
+出生年月 following it), written in GB18030 with CRLF. Then, each in a child process of its own (peak RSS from
+os.wait4): `tmis exchange import` into a fresh SQLite instance, and `tmis exchange export` of everything.
+The import uses a copy of the legacy-2011 profile with authoritative = true, so that the export has effective
+records to write. Results go to bench/out/exchange.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+from processor import samples  # noqa: E402
+from processor.config import load_config  # noqa: E402
+from processor.exchange.exporter import _flat_writers, flat_row, open_csv  # noqa: E402
+from processor.exchange.profile import load_profile  # noqa: E402
+from processor.exchange.samples import person_records  # noqa: E402
+from processor.rulepack.loader import load_pack_from_config  # noqa: E402
+
+TMIS = [sys.executable, "-c", "from processor.cli import main; main()"]
+BASE = 20_000
+
+
+def _profiles(folder: Path) -> Path:
+    target = folder / "profiles" / "legacy-2011"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(ROOT / "rules" / "exchange" / "legacy-2011", target)
+    toml = target / "profile.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("authoritative = false", "authoritative = true"),
+                    encoding="utf-8")
+    return folder / "profiles"
+
+
+def _units(path: Path, schools: int) -> list[tuple[str, str]]:
+    rows = [("360000", "江西省", ""), ("360100", "南昌市", "360000"), ("360102", "东湖区", "360100")]
+    out = [(f"36010200{i:02d}" if i < 100 else f"3601020{i:03d}", f"南昌市第{i + 1}学校") for i in range(schools)]
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("代码,名称,上级代码\n")
+        for code, name, parent in rows:
+            fh.write(f"{code},{name},{parent}\n")
+        for code, name in out:
+            fh.write(f"{code},{name},360102\n")
+    return out
+
+
+def generate(path: Path, rows: int, schools: list[tuple[str, str]], profile: object, pack: object) -> None:
+    """The legacy CSV: BASE generated teachers, replicated with fresh identity numbers."""
+    rng = random.Random(5)
+    people = samples.generate_people(min(rows, BASE), seed=11, school=samples.SchoolInfo(*schools[0]), detail=True)
+    renderer = samples.Renderer(pack, rng)
+    sheets = profile.target_sheets()  # type: ignore[attr-defined]
+    writers = _flat_writers(profile, pack)  # type: ignore[arg-type]
+    base_rows = []
+    for p in people:
+        records = {sid: r[0] for sid, r in person_records(p, pack, renderer, sheets).items()}  # type: ignore[arg-type]
+        base_rows.append((records, p))
+    header = [c.header for c, _ in writers]
+    id_col, birth_col, school_col, name_col = (header.index(h) for h in ("身份证号", "出生年月", "学校代码", "学校名称"))
+    taken: set[str] = set()
+    fh, writer = open_csv(path, profile)  # type: ignore[arg-type]
+    with fh:
+        writer.writerow(header)
+        for i in range(rows):
+            records, person = base_rows[i % len(base_rows)]
+            school = schools[(i * len(schools)) // rows]
+            row = flat_row(writers, records, school, None, profile)  # type: ignore[arg-type]
+            if i >= len(base_rows):
+                birth = person.birth_date - timedelta(days=1 + (i // len(base_rows)) % 300)
+                seq = rng.randrange(1 if person.sex == "1" else 0, 1000, 2)
+                number = samples.make_id_number(person.id_number[:6], birth, seq)
+                while number in taken:
+                    seq = (seq + 2) % 1000
+                    number = samples.make_id_number(person.id_number[:6], birth, seq)
+                row[id_col] = number
+                row[birth_col] = f"{birth.year:04d}{birth.month:02d}"
+            taken.add(row[id_col])
+            row[school_col], row[name_col] = school
+            writer.writerow(row)
+
+
+def _child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (MB) and standard output of one child process."""
+    started = time.monotonic()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode("utf-8")
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{args[3:6]} failed ({status}): {out[-500:]}")
+    return seconds, usage.ru_maxrss // 1024, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--schools", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = OUT / f"exchange_{args.rows}"
+    work.mkdir(exist_ok=True)
+    profiles = _profiles(work)
+    units = work / "单位.csv"
+    schools = _units(units, args.schools)
+    config = load_config(ROOT / "config.toml")
+    pack = load_pack_from_config(config)
+    profile = load_profile(profiles / "legacy-2011", pack)
+    source = work / "旧系统导出.csv"
+    if not source.exists():
+        t = time.monotonic()
+        generate(source, args.rows, schools, profile, pack)
+        print(f"generated {args.rows} rows in {time.monotonic() - t:.0f}s ({source.stat().st_size >> 20} MB)")
+    results: dict[str, list[tuple[float, int]]] = {"import": [], "export": []}
+    summary: dict[str, object] = {}
+    for n in range(args.repeat):
+        inst = work / f"inst{n}"
+        if inst.exists():
+            shutil.rmtree(inst)
+        subprocess.run([*TMIS, "init", str(inst)], check=True, capture_output=True)
+        cfg = inst / "config.toml"
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace('profiles = ""', f'profiles = "{profiles}"'),
+                       encoding="utf-8")
+        subprocess.run([*TMIS, "units", "import", str(units), "--config", str(cfg)], check=True, capture_output=True)
+        env = dict(os.environ, TMIS_CONFIG=str(cfg), TMIS_LOGGING_LEVEL="WARNING")
+        seconds, rss, out = _child([*TMIS, "exchange", "import", str(source), "--profile", "legacy-2011",
+                                    "--format", "json"], env)
+        summary["import"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
+        results["import"].append((seconds, rss))
+        seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
+                                    str(inst / "导出.csv"), "--format", "json"], env)
+        summary["export"] = json.loads(out)
+        results["export"].append((seconds, rss))
+        shutil.rmtree(inst / "var" / "archive", ignore_errors=True)
+    lines = [f"# exchange benchmark: {args.rows:,} rows, {args.schools} schools, SQLite, {args.repeat} run(s)", "",
+             "| step | median s | rows/s | peak RSS MB | runs (s) |", "| --- | ---: | ---: | ---: | --- |"]
+    for step, runs in results.items():
+        med = statistics.median(s for s, _ in runs)
+        rss = max(r for _, r in runs)
+        lines.append(f"| {step} | {med:.1f} | {args.rows / med:,.0f} | {rss:,} | "
+                     f"{', '.join(f'{s:.1f}' for s, _ in runs)} |")
+    imp = summary["import"]
+    lines += ["", f"import: stored {imp['stored']:,} versions, errors {imp['errors']}, warnings {imp['warnings']}, "  # type: ignore[index]
+              f"chunks {imp['chunks']}; export: {summary['export']['rows']:,} rows"]  # type: ignore[index]
+    text = "\n".join(lines) + "\n"
+    (OUT / f"exchange_{args.rows}.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

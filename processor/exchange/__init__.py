@@ -1,0 +1,1 @@
+"""Exchange with legacy systems and the national system: profiles, import, export, manifest."""
