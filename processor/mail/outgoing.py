@@ -145,3 +145,31 @@ def build_message(row: MailOut, from_address: str, from_name: str) -> bytes:
         part["Content-Disposition"] = f"attachment; {disposition}"
         outer.attach(part)
     return outer.as_bytes()
+
+
+DECIDING_ROLES = ("sysadmin", "manager")  # 系统管理员, 信息管理员
+
+
+def enqueue_to_officers(session: Session, config: Any, unit_code: str, *, subject: str, template: str,
+                        context: dict[str, Any], attachments: list[Path | tuple[Path, str]], kind: str,
+                        dedup: str, roles: tuple[str, ...] = DECIDING_ROLES) -> list[int]:
+    """Queue one message to each officer of ``unit_code`` in ``roles`` who has an email address, in the
+    caller's transaction. The unit's own officers are entitled to its subtree's data, so nothing is masked.
+    ``context`` gets ``officer_name`` and ``unit_name``; ``dedup`` + the address is the message's dedup key.
+    Returns the queued (or already queued) ids."""
+    from processor.store.models import Officer, Unit
+
+    unit = session.get(Unit, unit_code)
+    officers = session.scalars(select(Officer).where(Officer.unit_code == unit_code, Officer.role.in_(roles))
+                               .order_by(Officer.id)).all()
+    ids = []
+    for officer in officers:
+        if not officer.email:
+            continue
+        values = {"instance_name": config.get("instance", "name"), "from_address": config.get("mail", "from_address"),
+                  **context, "officer_name": officer.name, "unit_name": unit.name if unit else unit_code}
+        row = enqueue(session, to=officer.email, subject=subject, template=template, context=values,
+                      attachments=attachments, entitled=True, kind=kind,
+                      dedup_key=f"{dedup}:{officer.email.strip().lower()}", state_dir=config.state_dir)
+        ids.append(row.id)
+    return ids

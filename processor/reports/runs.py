@@ -70,7 +70,29 @@ def make_report(kind: str, config: Any, engine: Engine, pack: Any, unit: str, mo
         run.files = {"files": [str(p) for p in files]}
         audit(session, actor, f"report.{kind}", "report_run", str(run_id),
               {"unit": code, "month": figures["month"], "files": [str(p) for p in files], "audit_id": audit_id})
+        if scheduled and config.get("mail", "enabled"):
+            _mail(session, config, figures, files)
     return figures, files
+
+
+def _mail(session: Session, config: Any, figures: dict[str, Any], files: list[Path]) -> None:
+    """A scheduled report goes by mail (in the transaction that records it, so exactly once) to the deciding
+    officers of its unit, and each monthly form to those of the form's unit. Reports made by hand are not
+    mailed: the command prints the paths."""
+    from processor.mail.outgoing import enqueue_to_officers
+
+    run, kind = figures["run"], figures["kind"]
+    enqueue_to_officers(session, config, figures["unit"], subject=f"{TITLES[kind]}：{figures['name']} {figures['month']}",
+                        template="report", kind=f"report-{kind}", dedup=f"report:{run}",
+                        attachments=[(p, p.name) for p in files],
+                        context={"title": TITLES[kind], "month": figures["month"], "run": run,
+                                 "audit_id": figures["audit_id"], "files": [p.name for p in files]})
+    units = [row["unit"] for row in figures.get("rows", []) if row.get("level") != "school"]
+    for unit_code, form in zip(units, (Path(f) for f in figures.get("forms") or []), strict=False):
+        enqueue_to_officers(session, config, unit_code, subject=f"月报填报表：{figures['month']}（请填写后交回）",
+                            template="monthly_form", kind="monthly-form", dedup=f"monthly-form:{run}:{unit_code}",
+                            attachments=[(form, form.name)],
+                            context={"month": figures["month"], "file_name": form.name})
 
 
 def rerender(config: Any, engine: Engine, run_id: int) -> tuple[dict[str, Any], list[Path]]:

@@ -442,8 +442,26 @@ def issue_sheets(engine: Engine, config: Any, pack: RulePack, *, unit: str | Non
                 audit(session, actor, "review.issue", "return_sheet", sheet_id,
                       {"unit": code, "level": level, "versions": len(items), "schools": len(schools),
                        "file": str(target), "expires_at": expires.isoformat(timespec="seconds")})
+                if config.get("mail", "enabled"):
+                    mail_sheet(session, config, reviewer, sheet_id=sheet_id, level=level, target=target,
+                               versions=len(items), schools=len(schools), expires=expires)
             except BaseException:
                 target.unlink(missing_ok=True)
                 raise
         out.append(IssuedSheet(sheet_id, code, reviewer.name, level, target, len(items), expires))
     return out
+
+
+
+def mail_sheet(session: Session, config: Any, reviewer: Unit, *, sheet_id: str, level: str, target: Path,
+               versions: int, schools: int, expires: datetime) -> list[int]:
+    """Queue the issued sheet to the reviewing unit's 信息管理员 and 系统管理员 (in the caller's transaction, so
+    a sheet is mailed exactly when it is recorded), unmasked: masking would change the listed data and make
+    the sheet unusable, and they review their own subtree. Returns the queued ids."""
+    from processor.mail.outgoing import enqueue_to_officers
+
+    context = {"level_title": level_title(level), "versions": versions, "schools": schools,
+               "file_name": target.name, "expires_at": f"{expires.astimezone():%Y-%m-%d %H:%M}"}
+    return enqueue_to_officers(session, config, reviewer.code, subject=f"审核回执单：{reviewer.name}，{versions} 条待审记录",
+                               template="return_sheet", context=context, attachments=[(target, target.name)],
+                               kind="return-sheet", dedup=f"return-sheet:{sheet_id}")
