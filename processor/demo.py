@@ -68,6 +68,7 @@ class DemoResult:
     officer_count: int
     mail: list[str] = field(default_factory=list)  # what the mailed file became (summary lines)
     review: Any = None  # processor.review.demo.ReviewDemo
+    reports: list[tuple[str, list[Path]]] = field(default_factory=list)  # (title, files) of the province's reports
 
 
 def load_units(path: Path = UNITS_CSV) -> list[tuple[str, str, str]]:
@@ -359,10 +360,26 @@ def run_demo(directory: Path, *, schools: int = 50, seed: int = 2026, force: boo
     from processor.review.demo import run_review_demo
 
     review = run_review_demo(config, engine, pack, intake, work)
+    reports = render_reports(config, engine, pack, today)
     shutil.rmtree(work, ignore_errors=True)
     return DemoResult(directory=directory, config_path=config.path, files=files, summary=summary, notes=notes,
                       database=mask_url(config.database_url), unit_count=unit_count, officer_count=officer_count,
-                      mail=mail, review=review)
+                      mail=mail, review=review, reports=reports)
+
+
+def render_reports(config: Any, engine: Any, pack: Any, today: date) -> list[tuple[str, list[Path]]]:
+    """The province's reports of this month, from the store as the demo left it: (title, files) each;
+    the monthly report also issues the signed monthly forms to the cities."""
+    from processor.reports.runs import TITLES, make_report
+
+    month = f"{today:%Y-%m}"
+    out = []
+    for kind in ("monthly", "summary", "bulletin"):
+        figures, files = make_report(kind, config, engine, pack, PROVINCE, month, actor="demo")
+        out.append((TITLES[kind], list(files)))
+        if kind == "monthly" and figures.get("forms"):
+            out.append(("月报填报表（发给各设区市）", [Path(f) for f in figures["forms"]]))
+    return out
 
 
 def mail_one_file(config: Any, engine: Any, pack: Any, files: list[DemoFile], work: Path, *, seed: int,
@@ -485,6 +502,13 @@ def summary_lines(result: DemoResult) -> list[str]:
         from processor.review.demo import summary_lines as review_lines
 
         lines.extend(review_lines(result.review, config_path))
+    if result.reports:
+        lines.append("省级报表（由库中数据生成，每个数字可追溯）：")
+        for title, paths in result.reports:
+            if len(paths) > 2:
+                lines.append(f"  {title}：共 {len(paths)} 份，在 {outbox}/<市代码>/ 下")
+            else:
+                lines.append(f"  {title}：{outbox / PROVINCE}/ 下的 {'、'.join(p.name for p in paths)}")
     lines.append("")
     cfg = f"--config {config_path}"
     example = next((f for f in result.files if f.scenario == "mistakes" and f.school), None)

@@ -68,7 +68,7 @@ LIST_HEADERS = ("序号", "工作表", "行", "列", "字段", "值", "规则", 
 LIST_WIDTHS = (7, 16, 7, 6, 16, 24, 20, 7, 46, 46)
 NOTE_WIDTH = 48  # column B of the 汇总: the file's particulars and the notes
 SEVERITY_NAMES = {"error": "错误", "warning": "警告"}
-STATUS_NAMES = {"accepted": "已接收（全部入库，等待学校审核）", "partial": "部分接收（无错误的行已入库，有错误的行未入库）",
+STATUS_NAMES = {"accepted": "已接收（全部入库，等待上级逐级审核）", "partial": "部分接收（无错误的行已入库，有错误的行未入库）",
                 "rejected": "退回（未入库）", "unreadable": "无法识别（未入库）",
                 "returned": "审核退回（请按审核意见改正后重新报送）", "applied": "已采用（审核结果已生效）",
                 "refused": "未采用（回执单有问题，系统中的记录没有改变）"}

@@ -63,6 +63,8 @@ def test_demo_runs_end_to_end_and_says_where_outputs_went(demo_run):
     assert list((root / "inbox").iterdir()) == []
     assert "发来邮件“新任教师信息报送”，附件 " in out and "_新任教师.xlsx → 已接收" in out
     assert "逐级审核：" in out and "回执单处理结果：已采用" in out
+    assert "省级报表（由库中数据生成，每个数字可追溯）：" in out
+    assert "  月报表：" in out and "  工作总结：" in out and "  通报：" in out and "  月报填报表（发给各设区市）：共 " in out
 
 
 def test_demo_files_all_end_archived_or_quarantined(demo_run):
@@ -138,3 +140,13 @@ def test_demo_csv_is_a_gb18030_legacy_export(demo_run):
     assert len(archived) == 1
     rows = list(csv.reader(archived[0].read_bytes().decode("gb18030").splitlines()))
     assert rows[0][:3] == ["姓名", "曾用名", "性别"] and len(rows) > 8
+
+
+def test_demo_renders_the_provinces_reports_from_the_store(demo_run):
+    root, result = demo_run
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (root / "outbox" / "360000").iterdir())
+    for title in ("月报表", "工作总结", "通报"):
+        assert [n.rsplit(".", 1)[1] for n in names if n.startswith(f"{title}_江西省_")] == ["pdf", "xlsx"]
+    forms = sorted((root / "outbox").glob("36??00/月报填报表_*.xlsx"))  # one for each of the 11 cities
+    assert [p.parent.name for p in forms] == [f"36{n:02d}00" for n in range(1, 12)]

@@ -166,7 +166,7 @@ def test_receipt_for_a_clean_file(tmp_path: Path) -> None:
     wb = load_workbook(files.report)
     assert wb.sheetnames == ["回执"]
     pairs = {r[0]: r[1] for r in wb["回执"].iter_rows(min_row=3, max_row=12, max_col=2, values_only=True)}
-    assert pairs["处理结果"] == "已接收（全部入库，等待学校审核）"
+    assert pairs["处理结果"] == "已接收（全部入库，等待上级逐级审核）"
     assert (pairs["数据行数"], pairs["入库行数"], pairs["错误"], pairs["警告"]) == (3, 3, 0, 0)
     data = json.loads(files.json.read_text(encoding="utf-8"))
     assert (data["errors"], data["warnings"], data["findings"], data["status"]) == (0, 0, [], "accepted")
