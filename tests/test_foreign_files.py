@@ -20,6 +20,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from external import require_uno
 from libreoffice import soffice_convert
 from pipeline_helpers import SCHOOL_A, Env, make_env, people, workbook
 
@@ -278,6 +279,7 @@ def test_renamed_workbooks_are_read_not_called_corrupt(name: str, real: str, env
 
 def _lo_password(src: Path, target: Path, filter_name: str) -> Path:
     """`src` saved by a real LibreOffice with the open password 123456 (tests/lo_password.py, UNO)."""
+    require_uno()
     helper = Path(__file__).with_name("lo_password.py")
     subprocess.run(["/usr/bin/python3", str(helper), str(src), str(target), filter_name, "123456"], check=True,
                    capture_output=True, timeout=300)

@@ -5,12 +5,12 @@ against SQL over the store, workbooks read back, PDFs rendered (pdftoppm), their
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from external import poppler
 from openpyxl import load_workbook
 from pipeline_helpers import SCHOOL_B, SCHOOL_C, Env, make_env, people, workbook
 from sqlalchemy import text
@@ -97,16 +97,16 @@ def test_monthly_workbook_reads_back_the_same_numbers_and_prints_landscape(env: 
 
 def _pdf_text(path: Path) -> str:
     """The PDF's text without whitespace (pdftotext puts CJK glyphs and spaces together as it lays them out)."""
-    out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    out = poppler(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     return "".join(out.split())
 
 
 def _assert_renders_with_embedded_font(path: Path, tmp_path: Path) -> None:
-    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    fonts = poppler(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
     lines = fonts.splitlines()[2:]
     assert lines and all(" yes " in line for line in lines), fonts
     assert any("WenQuanYi" in line for line in lines)
-    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")], check=True)
+    poppler(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")], check=True)
     assert list(tmp_path.glob("page*.png"))
 
 
@@ -163,7 +163,7 @@ def test_summary_composition_equals_sql_and_its_pdf_has_contents_and_charts(env:
     for heading in ("目录", "一、工作进度", "二、教师队伍构成", "三、数据质量", "四、未报送或未按时报送的学校", "按性别",
                     "按最高学历", "浮梁县第一中学", "未报送", "江西省教师信息采集工作总结"):
         assert heading in words, heading
-    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = poppler(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert int(next(line.split()[-1] for line in pages.splitlines() if line.startswith("Pages:"))) >= 3
 
 
@@ -175,7 +175,7 @@ def test_summary_table_breaks_across_pages_with_its_header_repeated(env: Env, tm
                          {"c": f"36022201{i:02d}" if i < 100 else f"36022202{i - 100:02d}", "n": f"浮梁县第{i + 2}小学"})
     out = _cli(env, "report", "summary", "--month", MONTH, "--unit", "360000")
     pdf = next(Path(f) for f in out["files"] if f.endswith(".pdf"))
-    pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split("\f")
+    pages = poppler(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split("\f")
     late_pages = [p for p in pages if "浮梁县第" in p and "小学" in p]
     assert len(late_pages) >= 2
     assert all("学校代码" in "".join(p.split()) and "首次报送时间" in "".join(p.split()) for p in late_pages)
@@ -186,7 +186,7 @@ def test_bulletin_ranks_by_completion_then_timeliness_on_one_page(env: Env, tmp_
     assert [(r["rank"], r["unit"], r["completion"]) for r in out["ranking"]] == [(1, "360100", 100.0), (2, "360200", 0.0)]
     pdf = next(Path(f) for f in out["files"] if f.endswith(".pdf"))
     _assert_renders_with_embedded_font(pdf, tmp_path)
-    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    info = poppler(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "Pages:           1" in info
     words = _pdf_text(pdf)
     assert f"关于{MONTH}教师信息采集工作进度的通报" in words and "尚有学校未报送的单位：景德镇市" in words

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from excel2016 import as_excel_saves, every_list_validation
+from external import poppler
 from libreoffice import soffice_convert
 from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
@@ -356,14 +355,12 @@ def test_a_long_message_gets_a_row_tall_enough_to_print_whole(tmp_path: Path) ->
 
 
 def _pdf_pages(pdf: Path) -> list[str]:
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+    text = poppler(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
                           text=True).stdout
     return [page for page in text.split("\f") if page.strip()]
 
 
 def test_a_long_error_list_prints_whole_rows_with_header_and_page_numbers(tmp_path: Path) -> None:
-    if shutil.which("pdftotext") is None:
-        pytest.fail("pdftotext (poppler-utils) 未安装")
     findings = [Finding(SHEET, r, "B", "id_number", f"3601021980010{r:05d}", "ID-CHECKSUM", "error",
                         f"第 {r} 行的校验位不对", f"请核对第 {r} 行的号码（末位）。") for r in range(2, 202)]
     files = write_report(_ctx(rows=200), findings, outbox=tmp_path / "out")

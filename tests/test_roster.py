@@ -4,11 +4,11 @@ intake through the inbox, and the consolidated roster report with the units that
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from external import poppler
 from openpyxl import load_workbook
 from pipeline_helpers import Env, make_env
 
@@ -104,9 +104,9 @@ def test_roster_from_the_inbox_is_stored_and_consolidated_with_the_units_missing
         ("360100", "刘建华", "组长"), ("360100", "陈静", "副组长"), ("360100", "王磊", "成员")]
     assert [m["unit"] for m in report["missing"]] == ["360000", "360102", "360103", "360200", "360222"]
     pdf = next(Path(f) for f in report["files"] if f.endswith(".pdf"))
-    text = "".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    text = "".join(poppler(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
     assert "江西省教师信息管理联合工作组名单汇总" in text and "刘建华" in text and "景德镇市" in text
-    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    fonts = poppler(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert all(" yes " in line for line in fonts.splitlines()[2:])
 
 
