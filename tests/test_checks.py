@@ -793,6 +793,8 @@ CONTRACT_PARAMS: dict[str, list[tuple[str, list[str], dict[str, Any]]]] = {
     "multi_exclusive": [("basic", ["political_status"], {"exclusive": ["13"]})],
     "expression": [("basic", ["hours"], {"assert": "hours > 1 and years(birth_date, today) > 0"})],
     "cell": [("basic", [], {})],
+    "count": [("basic", ["sex"], {"min": 1, "max": 1}), ("basic", ["hours"], {"max": 0})],
+    "covers": [("basic", ["sex"], {"codes": ["1", "2"]}), ("basic", ["political_status"], {"codes": ["01", "13"]})],
 }
 
 

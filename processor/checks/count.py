@@ -1,4 +1,5 @@
-"""count: the number of rows where `when` holds is between `min` and `max` (e.g. exactly one 组长 on a roster).
+"""count: the number of rows where `when` holds (without `when`: where the field is filled) is between `min`
+and `max` (e.g. exactly one 组长 on a roster).
 Too many: every row past the allowed number is marked (adds `count`, `first_row`, `max`); too few: the
 column's header cell is marked (adds `count`, `min`)."""
 
@@ -16,8 +17,6 @@ class Count(Check):
     max_fields = 1
 
     def setup(self) -> None:
-        if self.when is None:
-            raise RuleError("检查类型 count 需要 when 条件（统计满足条件的行数）")
         if self.p["max"] is not None and self.p["max"] < self.p["min"]:
             raise RuleError("参数 max 不能小于 min")
 
@@ -27,7 +26,9 @@ class Count(Check):
         return ()
 
     def rows(self, chunk: Chunk) -> Iterator[Hit]:
-        mask = self.when_mask(chunk) or []
+        mask = self.when_mask(chunk)
+        if mask is None:  # no condition: count the rows whose field is filled
+            mask = [v is not None and v != "" for v in chunk.column(self.target)]
         for i, ok in enumerate(mask):
             if ok:
                 self.matched.append((chunk.rows[i], chunk.raw(self.target, i)))
