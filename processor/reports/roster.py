@@ -41,17 +41,6 @@ def pack_for_kind(kind: str | None) -> RulePack | None:
     return roster_pack() if kind == KIND else None
 
 
-def pack_for_file(path: Path) -> RulePack | None:
-    """The roster pack when the file's hidden metadata says it is a roster."""
-    from processor.errors import TmisError
-    from processor.workbook.meta import read_meta
-
-    try:
-        return pack_for_kind(read_meta(path).get("kind"))
-    except (TmisError, OSError, ValueError):
-        return None
-
-
 def _label(pack: RulePack, table: str, code: Any) -> str:
     entry = pack.tables[table].entries.get(str(code))
     return entry.name if entry else str(code or "")
