@@ -384,3 +384,28 @@ def test_what_the_parser_writes_to_standard_error_goes_to_the_log_not_the_termin
     assert done.stdout.splitlines() == [
         "工资表.xls: the parser wrote to standard error: thread '<unnamed>' panicked at src/cfb.rs:1:1: capacity overflow",
         "RUST_BACKTRACE=0"]
+
+
+def test_a_mailed_looping_xls_is_answered_as_unreadable_without_being_parsed_under_a_memory_cap(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mail_helpers import free_port, thunderbird_message
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from processor.mail.spool import Spool
+    from processor.store.models import Submission
+
+    officer = "zhangwei@ncyz.edu.cn"  # 南昌市第一中学's 系统管理员
+    data = _ole_loop(tmp_path / "旧系统导出.xls").read_bytes()
+    Spool(env.config.state_dir).put(thunderbird_message(officer, "旧系统导出.xls", data, msgid="<loop-1@ncyz.edu.cn>"),
+                                    source="smtp", envelope_from=officer)
+    for key, value in {"TMIS_MAIL_ENABLED": "true", "TMIS_MAIL_LISTEN": "false", "TMIS_MAIL_DIGEST_HOUR": "-1",
+                       "TMIS_MAIL_SMTP_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)  # the reply waits: nothing listens on that port
+    done = _capped_run([sys.executable, "-c", "from processor.cli import main; main()", "run", "--once",
+                        "--config", str(env.config_path)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Session(env.engine) as session:
+        subs = session.scalars(select(Submission)).all()
+        assert [(s.original_name, s.status, s.channel, s.sender) for s in subs] == [
+            ("旧系统导出.xls", "unreadable", "mail", officer)]

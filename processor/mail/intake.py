@@ -33,6 +33,7 @@ from processor.mail.attachments import Attachment, Limits, ParsedMessage, Skippe
 from processor.mail.senders import Verdict, is_entitled, judge_sender, may_send_for
 from processor.mail.spool import Spool, Spooled
 from processor.pipeline import DUPLICATE, RECOVERED, process_file, sha256_of
+from processor.readers import Limits as ReadLimits
 from processor.store.models import MailIn, Submission, Unit
 
 log = logging.getLogger(__name__)
@@ -74,13 +75,26 @@ def work_dir(state_dir: Path, mail_id: int) -> Path:
     return Path(state_dir) / "mail" / "work" / str(mail_id)
 
 
-def _unit_of(path: Path, name: str, session: Session) -> str | None:
-    """The unit the attachment says it is for: template metadata, else a known school code in its name."""
-    from processor.pipeline import _unit_from_name
-    from processor.workbook.meta import read_meta
+def _unit_of(path: Path, name: str, session: Session, limits: Any) -> str | None:
+    """The unit the attachment says it is for: template metadata, else a known school code in its name.
 
+    The intake guards run first: a file they refuse is never parsed here (the pipeline answers it); the
+    metadata comes from the document properties when the file has them, else from the `_tmis` sheet read
+    the way the pipeline reads it (an .xls through the memory-capped trial parse first)."""
+    from processor.pipeline import _unit_from_name
+    from processor.readers import inspect_file  # limits: readers.Limits of [intake]
+    from processor.readers.excel import open_workbook
+    from processor.workbook.meta import parse_items, read_property_meta
+
+    code = None
     try:
-        code = read_meta(path).get("unit_code") or None
+        check = inspect_file(path, limits, name=name)
+        if check.format != "csv":
+            meta = read_property_meta(path) if check.format in ("xlsx", "xlsm", "ods") else {}
+            if not meta.get("unit_code"):
+                _sheets, items = open_workbook(path, name, limits, check)
+                meta = parse_items(items)
+            code = meta.get("unit_code") or None
     except (TmisError, OSError, ValueError):
         code = None  # unreadable: the pipeline says so, to this sender
     if code is None:
@@ -130,6 +144,7 @@ class MailIntake:
         self.config, self.engine, self.pack = config, engine, pack
         self.spool = Spool(config.state_dir)
         self.limits = Limits.from_config(config)
+        self.read_limits = ReadLimits.from_config(config)
         self.max_bytes = int(float(config.get("mail", "max_message_mb")) * (1 << 20))
 
     def process_waiting(self) -> list[MailResult]:
@@ -194,7 +209,7 @@ class MailIntake:
         """Why an attachment may not come from this sender ('' when every one may)."""
         with Session(self.engine) as session:
             for att, path in placed:
-                code = _unit_of(path, att.name, session) or verdict.unit
+                code = _unit_of(path, att.name, session, self.read_limits) or verdict.unit
                 if code and not may_send_for(session, verdict, code):
                     unit = session.get(Unit, code)
                     label = f"{unit.name}（{code}）" if unit else f"未登记的单位 {code}"
