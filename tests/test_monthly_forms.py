@@ -105,6 +105,7 @@ def test_a_form_with_a_bad_count_is_refused_on_its_cell(env: Env, tmp_path: Path
 
 
 def test_the_scheduled_report_is_made_once_per_period(env: Env) -> None:
+    env.reload(TMIS_REPORTS_SCHEDULE="true")
     before = datetime(2026, 11, 24, 9, 0).astimezone()
     due = datetime(2026, 11, 25, 9, 0).astimezone()
     assert run_due(env.config, env.engine, env.pack, now=before) is None

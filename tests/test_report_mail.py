@@ -33,7 +33,7 @@ def sink() -> Sink:
 def env(instance: Path, tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
     e = make_env(instance, write_unit_workbook(tmp_path / "单位.xlsx", JIANGXI_UNITS, OFFICERS))
-    e.reload(**mail_environ(e, listen_port=free_port(), smtp_port=sink.port))
+    e.reload(TMIS_REPORTS_SCHEDULE="true", **mail_environ(e, listen_port=free_port(), smtp_port=sink.port))
     yield e
     e.engine.dispose()
 

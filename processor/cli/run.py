@@ -79,7 +79,8 @@ def register(group: click.Group) -> None:
         intake.rescan_seconds 秒重新扫描一次。收到 SIGTERM 或 Ctrl+C 时处理完当前文件再退出。
         上次异常中止时没处理完的文件会在启动时重新处理，不会重复入库。
         每天 review.issue_time（默认 07:00）为有待审记录的审核单位签发审核回执单；没有设置环境变量
-        TMIS_SIGNING_KEY 时不启动定时签发（给出一行原因），收件处理照常（--once 只处理收件，不签发）。
+        TMIS_SIGNING_KEY 时不启动定时签发（给出一行原因），收件处理照常。每月 reports.monthly_day（默认 25 日）
+        起生成当月的月报表（每月一次）。--once 只处理收件（启用邮件时再收发一轮），不签发、不生成报表。
 
         \b
         例：
@@ -98,7 +99,6 @@ def register(group: click.Group) -> None:
             for o in summary.outcomes:
                 log.debug("%s → %s", o.original_name, o.status)
             click.echo(summary.line())
-            _scheduled_reports(intake)
             if config.get("mail", "enabled"):
                 from processor.mail.service import MailService
 
