@@ -168,3 +168,13 @@ def write_unit_workbook(path: Path, units: list[tuple] = JIANGXI_UNITS,
 def unit_workbook(tmp_path: Path) -> Path:
     """The Jiangxi tree and its officers as an import workbook (for `tmis units import`)."""
     return write_unit_workbook(tmp_path / "单位.xlsx")
+
+
+@pytest.fixture
+def sink():  # noqa: ANN201 - a mail_helpers.Sink
+    """A real SMTP server on a free loopback port (aiosmtpd), standing in for the outgoing server's far end."""
+    from mail_helpers import Sink, free_port
+
+    server = Sink(free_port()).start()
+    yield server
+    server.stop()

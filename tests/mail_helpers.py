@@ -243,3 +243,4 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
                     "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
     return cert, key
+

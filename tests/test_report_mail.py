@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import JIANGXI_UNITS, write_unit_workbook
-from mail_helpers import Sink, free_port, mail_environ, wait_for
+from mail_helpers import (
+    Sink,
+    free_port,
+    mail_environ,
+    wait_for,
+)
 from pipeline_helpers import Env, make_env
 from review_helpers import OFFICERS
 from sqlalchemy import select
@@ -20,13 +25,6 @@ from processor.store.models import MailOut
 
 KEY = "k" * 64
 DUE = datetime(2026, 11, 25, 9, 0).astimezone()
-
-
-@pytest.fixture
-def sink() -> Sink:
-    server = Sink(free_port()).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

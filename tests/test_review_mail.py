@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mail_helpers import Sink, free_port, mail_environ, thunderbird_message, wait_for
+from mail_helpers import (
+    Sink,
+    free_port,
+    mail_environ,
+    thunderbird_message,
+    wait_for,
+)
 from pipeline_helpers import Env
 from review_helpers import KEY, fill, issue, review_env, school_file, send
 from sqlalchemy import select
@@ -18,13 +24,6 @@ from processor.store.models import MailOut, RecordVersion, ReturnSheet
 
 COUNTY = "360102"
 MANAGER, SYSADMIN, VIEWER = "wanglei@dhq.edu.cn", "zhouq@dhq.edu.cn", "sunli@dhq.edu.cn"
-
-
-@pytest.fixture
-def sink() -> Sink:
-    server = Sink(free_port()).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
