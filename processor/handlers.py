@@ -21,6 +21,11 @@ HANDLERS: dict[str, str] = {
     "return-sheet": "processor.review.takeback:handle",
     "roster": "processor.reports.roster:handle",
     "monthly-form": "processor.reports.forms:handle",
+    # workflows (processor/workflows/): every request kind's form, and the confirmation sheets
+    "confirm-sheet": "processor.workflows.confirm:handle",
+    "status-change": "processor.workflows.intake:handle",
+    "transfer": "processor.workflows.intake:handle",
+    "rotation": "processor.workflows.intake:handle",
 }
 
 

@@ -65,9 +65,10 @@ def _register() -> None:
         run,
         template,
         units,
+        workflows,
     )
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, workflows):
         module.register(main)
 
 

@@ -74,7 +74,8 @@ def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, c
     """生成官方填报模板（Excel 工作簿），发给学校填写。
 
     KIND 是模板种类：teachers（教师信息采集表，全部信息类别）、new-teachers（新任教师信息采集表，
-    只含基本信息和联系方式）、roster（联合工作组名单，由市、县等单位填写）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
+    只含基本信息和联系方式）、roster（联合工作组名单，由市、县等单位填写）；业务申请表：status-change
+    （变动申请）、transfer（调动申请，由调入学校填写）、rotation（交流轮岗申请，由派出学校填写）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
     写明填写要求和每列的含义，每个信息类别一张表，带 * 的列必填，代码列有下拉列表，身份证件号等列已设为
     文本格式；隐藏的元数据让系统收到文件时认出模板种类、版本和单位。
 
@@ -82,9 +83,14 @@ def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, c
     示例：
       tmis template teachers --unit 3601020001 --out 模板/
       tmis template new-teachers --unit 3601020001 --out 新任教师信息采集表.xlsx
+      tmis template transfer --unit 3601030001 --out 调动申请表.xlsx
     """
     from processor.reports.roster import pack_for_kind
+    from processor.workflows import registry
 
+    if registry.is_kind(kind):
+        _request_form(kind, unit_code, out, config)
+        return
     pack = pack_for_kind(kind) or load_pack_from_config(config)
     if kind not in pack.kinds:
         from processor.reports.roster import roster_pack
@@ -97,6 +103,20 @@ def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, c
     sheets = pack.sheets_for_kind(kind)
     click.echo(f"已生成{pack.kinds[kind].get('title', kind)}：{written}")
     click.echo(f"单位：{unit_name}（{code}）；填报表 {len(sheets)} 张；模板版本 {pack.template_version}")
+
+
+def _request_form(kind_name: str, unit_code: str, out: str, config: Config) -> None:
+    """A request form (申请表) of a workflow kind, signed for the unit (needs TMIS_SIGNING_KEY)."""
+    from processor.workflows import forms, registry
+
+    kind = registry.get(kind_name)
+    code = unicodedata.normalize("NFKC", unit_code).strip()
+    unit_name = lookup_unit_name(config, code)
+    path = _output_path(out, forms.form_file_name(kind, code, unit_name))
+    written = forms.write_form(path, kind, code, unit_name, pack=load_pack_from_config(config),
+                               instance=config.get("instance", "name"))
+    click.echo(f"已生成{kind.title}表：{written}")
+    click.echo(f"单位：{unit_name}（{code}）；每行一项申请，填好后放入收件目录或发邮件报送")
 
 
 def register(group: click.Group) -> None:
