@@ -28,9 +28,10 @@ from processor.store.models import RecordVersion, Teacher, TeacherNumber, Workfl
 
 
 @pytest.fixture
-def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+def env(store_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """On SQLite and on PostgreSQL."""
     monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(instance, tmp_path)
+    e = workflow_env(store_instance, tmp_path)
     e.persons = effective_teachers(e, tmp_path / "a", n=2, seed=51)  # type: ignore[attr-defined]
     effective_teachers(e, tmp_path / "d", n=2, seed=52, school=SCHOOL_D)  # the receiving school has numbers 0001, 0002
     yield e
