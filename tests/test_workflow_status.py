@@ -134,3 +134,25 @@ def test_a_form_filed_by_a_viewer_is_refused(env: Env, tmp_path: Path) -> None:
     assert out["status"] == "rejected"
     (hit,) = [f for f in out["findings"] if f["rule"] == "WF-FILER-VIEWER"]
     assert (hit["sheet"], hit["row"], hit["column"]) == ("变动申请", 5, "B")
+
+
+def test_tmis_check_runs_the_form_checks_without_storing(env: Env, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from processor.cli import main
+
+    form = template(env, "status-change", SCHOOL_A[0], tmp_path / "forms" / "变动申请表.xlsx")
+    filled = fill_form(form, tmp_path / "filled" / "待检查.xlsx", [
+        {"身份证件号": env.persons[0].id_number, "姓名": env.persons[0].name, "变动类型": "退休",
+         "变动日期": "2026-13-01", "变动原因": "到龄退休"}], filer="张伟")
+    result = CliRunner().invoke(main, ["check", str(filled), "--format", "json", "--config", str(env.config_path)])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert (report["kind"], report["unit"], report["rows"], report["errors"]) == ("status-change", SCHOOL_A[0], 1, 1)
+    (hit,) = report["findings"]
+    assert (hit["rule"], hit["sheet"], hit["row"], hit["column"], hit["value"]) == (
+        "WF-VALUE", "变动申请", 9, "D", "2026-13-01")
+    with Session(env.engine) as s:
+        assert s.scalars(select(WorkflowRequest)).all() == []
