@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pipeline_helpers import SCHOOL_A, SCHOOL_D, Env
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,8 @@ from workflow_helpers import (
     workflow_env,
 )
 
-from processor.store.models import RecordVersion, Teacher, TeacherNumber, WorkflowRequest
+from processor.cli import main
+from processor.store.models import AuditEntry, RecordVersion, Teacher, TeacherNumber, WorkflowRequest
 
 
 @pytest.fixture
@@ -93,6 +95,29 @@ def test_a_transfer_across_two_counties_is_confirmed_four_times_and_moves_the_ar
         ("confirmed", "360102", "王磊"), ("applied", "360102", "")]
     assert r["result"]["teacher_number"] == "360222000000010003"
     assert {"id_number", "name", "unit", "teacher_number", "versions"} <= set(shown)
+    with Session(env.engine) as s:
+        actions = [a for a in s.scalars(select(AuditEntry.action).where(AuditEntry.object_id == req["id"])
+                                        .order_by(AuditEntry.id))]
+    assert actions == ["workflow.file", "workflow.confirm", "workflow.confirm", "workflow.confirm", "workflow.apply"]
+    verified = CliRunner().invoke(main, ["audit", "verify", "--config", str(env.config_path)])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_request_show_and_list_print_the_chain_and_each_step(env: Env, tmp_path: Path) -> None:
+    import json
+
+    (req,) = file_transfer(env, tmp_path, env.persons[0])["requests"]
+    confirm_at(env, tmp_path, "360222", "郑洁")
+    shown = CliRunner().invoke(main, ["request", "show", req["id"], "--config", str(env.config_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "第 2 步：南昌市第一中学（3601020001）调出学校" in shown.output
+    assert "360222 同意 郑洁" in shown.output
+    listed = CliRunner().invoke(main, ["request", "list", "--unit", "3601020001", "--state", "open", "--format", "json",
+                                       "--config", str(env.config_path)])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.output)["requests"]
+    assert (row["id"], row["waiting_at"], row["step"], row["teacher"]["id_number"]) == (
+        req["id"], "3601020001", 1, env.persons[0].id_number)
 
 
 def test_a_refused_transfer_step_ends_the_request_without_moving_anything(env: Env, tmp_path: Path) -> None:
