@@ -151,3 +151,25 @@ def test_a_transfer_of_a_teacher_not_at_the_sending_school_is_refused(env: Env, 
     assert "南昌市第一中学" in hit["message"] and hit["row"] == 9
     with Session(env.engine) as s:
         assert s.scalars(select(WorkflowRequest)).all() == []
+
+
+def test_a_transfer_of_a_teacher_on_long_absence_is_refused(env: Env, tmp_path: Path) -> None:
+    person = env.persons[1]
+    form = template(env, "status-change", SCHOOL_A[0], tmp_path / "forms" / "变动申请表.xlsx")
+    drop(env, fill_form(form, tmp_path / "filled" / "离岗.xlsx", [
+        {"身份证件号": person.id_number, "姓名": person.name, "变动类型": "长期离岗", "变动日期": "2026-10-08",
+         "变动原因": "因病长期休养"}], filer="张伟"))
+    run_once(env)
+    confirm_at(env, tmp_path, "360102", "王磊")
+    out = file_transfer(env, tmp_path, person)
+    assert out["status"] == "rejected"
+    (hit,) = [f for f in out["findings"] if f["rule"] == "WF-TEACHER-STATE"]
+    assert "状态是“长期离岗”，不是在岗教师，不能调动或交流" in hit["message"]
+
+
+def test_the_transfer_form_of_a_county_is_refused_with_the_reason(env: Env, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["template", "transfer", "--unit", "360222", "--out", str(tmp_path / "x.xlsx"),
+                                       "--config", str(env.config_path)])
+    assert result.exit_code != 0
+    assert "浮梁县（360222）是县级单位，不能提出调动申请" in result.output
+    assert not (tmp_path / "x.xlsx").exists()
