@@ -4,8 +4,8 @@ county takes the one confirmation sheet back fully decided: time and peak RSS of
     .venv/bin/python bench/workflows.py --repeat 3
 
 Setup (not timed, cached in bench/out/workflows/seed-N/): a fresh instance, a county with one school and its
-officers, the school's file of N sample teachers sent through processor.pipeline.process_file (no reviewing
-level in this tree, so they are effective at once). Each repeat copies the seeded instance, then measures in
+officers, the school's file of N sample teachers sent through processor.pipeline.process_file and passed by
+the county on its return sheet (so the teachers are active). Each repeat copies the seeded instance, then measures in
 child processes (peak RSS from os.wait4):
   1. file   — process_file on the filled form: signature, filer, every cell, each row against the store,
               N requests opened (steps, audit), the county's confirmation sheet written;
@@ -36,8 +36,7 @@ from run import measure, tmis_exe  # noqa: E402 - the shared measuring helper of
 OUT = BENCH_DIR / "out" / "workflows"
 COUNTY, SCHOOL = ("360102", "东湖区"), ("3601020001", "东湖区第一中学")
 KEY = "bench-signing-key-0123456789abcdef"
-# review at the province, which this tree lacks: the school's records are effective at once
-ENV = {"TMIS_SIGNING_KEY": KEY, "TMIS_REVIEW_LEVELS": "province"}
+ENV = {"TMIS_SIGNING_KEY": KEY}
 
 
 def _units_workbook(path: Path) -> Path:
@@ -88,6 +87,13 @@ def seed(teachers: int) -> Path:
                            mistakes=[], seed=1)
     out = process_file(path, cfg, pack, engine)
     print(f"seed: {out.status} {out.stored} rows", flush=True)
+    from review import fill_all
+
+    from processor.review.sheet import issue_sheets
+
+    (sheet,) = issue_sheets(engine, cfg, pack, unit=COUNTY[0])
+    fill_all(sheet.path, base / "return_sheet.xlsx")
+    print(f"seed: return sheet {process_file(base / 'return_sheet.xlsx', cfg, pack, engine).status}", flush=True)
     form = forms.write_form(base / "form.xlsx", registry.get("status-change"), SCHOOL[0], SCHOOL[1], pack=pack,
                             instance="bench")
     rows = [{"身份证件号": p.id_number, "姓名": p.name, "变动类型": "长期离岗", "变动日期": "2026-12-01",

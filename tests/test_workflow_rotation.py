@@ -13,15 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_workflow_transfer import confirm_at
 from workflow_helpers import (
-    KEY,
     drop,
-    effective_teachers,
+    env_with_teachers,
     fill_form,
     last_outcome,
     run_once,
     teacher_json,
     template,
-    workflow_env,
 )
 
 from processor.store.models import RecordVersion, StatusChange, Teacher
@@ -29,9 +27,7 @@ from processor.store.models import RecordVersion, StatusChange, Teacher
 
 @pytest.fixture
 def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(instance, tmp_path)
-    e.persons = effective_teachers(e, tmp_path / "a", n=2, seed=71)  # type: ignore[attr-defined]
+    e = env_with_teachers(instance, tmp_path, monkeypatch, n=2, seed=71)
     yield e
     e.engine.dispose()
 

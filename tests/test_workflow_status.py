@@ -11,9 +11,8 @@ from pipeline_helpers import SCHOOL_A, Env
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from workflow_helpers import (
-    KEY,
     drop,
-    effective_teachers,
+    env_with_teachers,
     fill_form,
     fill_sheet,
     last_outcome,
@@ -21,7 +20,6 @@ from workflow_helpers import (
     run_once,
     teacher_json,
     template,
-    workflow_env,
 )
 
 from processor.store.models import StatusChange, Teacher, WorkflowRequest
@@ -29,9 +27,7 @@ from processor.store.models import StatusChange, Teacher, WorkflowRequest
 
 @pytest.fixture
 def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(instance, tmp_path)
-    e.persons = effective_teachers(e, tmp_path, n=3, seed=41)  # type: ignore[attr-defined]
+    e = env_with_teachers(instance, tmp_path, monkeypatch, n=3, seed=41)
     yield e
     e.engine.dispose()
 

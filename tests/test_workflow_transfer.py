@@ -12,9 +12,9 @@ from pipeline_helpers import SCHOOL_A, SCHOOL_D, Env
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from workflow_helpers import (
-    KEY,
     drop,
     effective_teachers,
+    env_with_teachers,
     fill_form,
     fill_sheet,
     last_outcome,
@@ -22,7 +22,6 @@ from workflow_helpers import (
     run_once,
     teacher_json,
     template,
-    workflow_env,
 )
 
 from processor.cli import main
@@ -32,9 +31,7 @@ from processor.store.models import AuditEntry, RecordVersion, Teacher, TeacherNu
 @pytest.fixture
 def env(store_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     """On SQLite and on PostgreSQL."""
-    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(store_instance, tmp_path)
-    e.persons = effective_teachers(e, tmp_path / "a", n=2, seed=51)  # type: ignore[attr-defined]
+    e = env_with_teachers(store_instance, tmp_path, monkeypatch, n=2, seed=51)
     effective_teachers(e, tmp_path / "d", n=2, seed=52, school=SCHOOL_D)  # the receiving school has numbers 0001, 0002
     yield e
     e.engine.dispose()
