@@ -125,8 +125,9 @@ def test_a_refused_transfer_step_ends_the_request_without_moving_anything(env: E
     with Session(env.engine) as s:
         assert s.scalar(select(Teacher.unit_code).where(Teacher.id_number == person.id_number)) == SCHOOL_A[0]
         assert s.scalar(select(WorkflowRequest.state)) == "rejected"
-    notice = (env.outbox / SCHOOL_D[0]).glob(f"调动申请_未同意_{req['id']}.txt")
-    assert "编制已满" in next(notice).read_text(encoding="utf-8")
+    (notice,) = (env.outbox / SCHOOL_D[0]).glob("申请办理结果_*.txt")
+    assert f"调动申请 {req['id']} {env.persons[0].name}（{env.persons[0].id_number}）：未同意。意见：编制已满" in \
+        notice.read_text(encoding="utf-8")
 
 
 def test_a_transfer_of_a_teacher_with_an_open_transfer_is_refused(env: Env, tmp_path: Path) -> None:
