@@ -152,3 +152,16 @@ def test_tmis_check_runs_the_form_checks_without_storing(env: Env, tmp_path: Pat
         "WF-VALUE", "变动申请", 9, "D", "2026-13-01")
     with Session(env.engine) as s:
         assert s.scalars(select(WorkflowRequest)).all() == []
+
+
+def test_teacher_show_prints_each_step_of_a_request(env: Env, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from processor.cli import main
+
+    person = env.persons[0]
+    (request,) = _file_leave(env, tmp_path, person)["requests"]
+    result = CliRunner().invoke(main, ["teacher", "show", person.id_number, "--config", str(env.config_path)])
+    assert result.exit_code == 0, result.output
+    assert f"变动申请 {request['id']} [办理中，待 360102 确认]" in result.output
+    assert f"{SCHOOL_A[0]} 提出申请 张伟" in result.output
