@@ -39,8 +39,9 @@ from processor.store.models import (
 
 
 @pytest.fixture
-def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    e = env_with_teachers(instance, tmp_path, monkeypatch, n=2, seed=61)
+def env(store_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """On SQLite and on PostgreSQL (the row locks of a take-back are PostgreSQL's)."""
+    e = env_with_teachers(store_instance, tmp_path, monkeypatch, n=2, seed=61)
     yield e
     e.engine.dispose()
 
