@@ -63,11 +63,12 @@ def _register() -> None:
         review,
         rules_cmd,
         run,
+        status,
         template,
         units,
     )
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, status):
         module.register(main)
 
 
