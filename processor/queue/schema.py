@@ -8,6 +8,17 @@ from typing import Any
 from sqlalchemy import text
 
 QUEUE_TABLE = "procrastinate_jobs"
+QUEUE_PREFIX = "procrastinate_"
+
+
+def is_queue_table(name: str) -> bool:
+    """A table of procrastinate's schema (not one of tmis's models)."""
+    return name.startswith(QUEUE_PREFIX)
+
+
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """For Alembic's ``include_name``: compare tmis's own tables only, not procrastinate's."""
+    return not (type_ == "table" and is_queue_table(name or ""))
 
 
 def has_queue_schema(connection: Any) -> bool:
