@@ -66,6 +66,7 @@ class Runtime:
     intake: Any  # processor.intake.Intake (its handle() and the state folders)
     outcomes: list[Any] = field(default_factory=list)  # files of this process (the --once summary)
     mail_messages: int = 0
+    progress: Callable[[int, int], None] | None = None  # an exchange import's chunks (the command's own worker)
     _mail: Any = None
 
     @property

@@ -41,13 +41,13 @@ def worker_name(config: Any) -> str:
 class QueueWorker:
     """One `tmis run` process on a PostgreSQL store."""
 
-    def __init__(self, config: Any, *, periodic: bool = True) -> None:
+    def __init__(self, config: Any, *, periodic: bool = True, name_suffix: str = "") -> None:
         from processor.intake import Intake
 
         self.config = config
         self.intake = Intake(config)
         self.engine, self.pack = self.intake.engine, self.intake.pack
-        self.name = worker_name(config)
+        self.name = worker_name(config) + (f" ({name_suffix})" if name_suffix else "")
         self.runtime = Runtime(config, self.engine, self.pack, self.name, self.intake)
         self.app = make_app(config, periodic=periodic)
         self.stop = threading.Event()
@@ -143,7 +143,11 @@ class QueueWorker:
             self.mail.wake.wait(max(0.5, min(poll_every - (time.monotonic() - last_poll), 30.0)))
 
     # -- modes -----------------------------------------------------------------------------------
-    def _procrastinate(self, *, wait: bool, install_signals: bool) -> None:
+    def work(self, queues: list[str] | None = None) -> None:
+        """Take jobs (of ``queues``, default all) until none is waiting; then return."""
+        self._procrastinate(wait=False, install_signals=False, queues=queues)
+
+    def _procrastinate(self, *, wait: bool, install_signals: bool, queues: list[str] | None = None) -> None:
         stalled = float(self.config.get("workers", "stalled_seconds"))
         beat = float(self.config.get("workers", "heartbeat_seconds"))
 
@@ -152,7 +156,7 @@ class QueueWorker:
                 from procrastinate.worker import Worker as QWorker
 
                 self.worker = QWorker(
-                    app=self.app, name=self.name, concurrency=1, wait=wait,
+                    app=self.app, name=self.name, queues=queues, concurrency=1, wait=wait,
                     fetch_job_polling_interval=float(self.config.get("workers", "poll_seconds")),
                     additional_context={"runtime": self.runtime}, install_signal_handlers=install_signals,
                     update_heartbeat_interval=beat, stalled_worker_timeout=stalled,
@@ -218,7 +222,7 @@ class QueueWorker:
             self.mail = MailService(self.config, engine=self.engine, pack=self.pack)
             self.mail.poll()
             self.take_spool()
-        self._procrastinate(wait=False, install_signals=False)
+        self.work()
         if self.mail is not None:
             self.mail.send()
         summary.outcomes = [o for o in self.runtime.outcomes if hasattr(o, "original_name")]
