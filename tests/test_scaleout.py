@@ -158,3 +158,125 @@ def test_tmis_status_counts_jobs_and_names_the_workers(store_instance: Path, uni
     assert text_out.exit_code == 0
     assert "作业：等待 0，处理中 0，已完成 2，失败 0" in text_out.output
     assert "批处理-1" in text_out.output
+
+
+@pg_only
+def test_a_mailed_workbook_is_a_job_and_answered_once(store_instance: Path, unit_workbook: Path, sink) -> None:
+    from mail_helpers import free_port, mail_environ, outlook_message
+
+    from processor.mail.spool import Spool
+
+    env = make_env(store_instance, unit_workbook)
+    path = env.state / "本校教师.xlsx"
+    workbook(env, path, people(3, seed=81))
+    raw = outlook_message("zhangwei@ncyz.edu.cn", "本校教师.xlsx", path.read_bytes())
+    Spool(env.state).put(raw, source="smtp")
+    environ = {**FAST, **mail_environ(env, listen_port=free_port(), smtp_port=sink.port, TMIS_MAIL_LISTEN="false")}
+    for _ in range(2):  # the second run finds the message done: nothing registered, nothing sent again
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(store_instance)], env=environ)
+        assert result.exit_code == 0, result.output
+    assert _sql(env, "SELECT kind, state, outcome FROM file_jobs") == [("mail", "done", "done")]
+    assert _sql(env, "SELECT channel, sender, status FROM submissions") == [("mail", "zhangwei@ncyz.edu.cn", "accepted")]
+    assert [r.rcpt_tos for r in sink.received] == [["zhangwei@ncyz.edu.cn"]]
+
+
+@pg_only
+def test_a_schedule_runs_once_per_period_however_many_workers_ask(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    from processor.queue import tasks
+
+    done: list[str] = []
+    started = threading.Barrier(3)
+
+    def work(_engine: object, _config: object, _pack: object, now: datetime) -> str:
+        done.append(threading.current_thread().name)
+        time.sleep(1)  # hold the period's key while the other workers ask for it
+        return "made"
+
+    monkeypatch.setattr(tasks, "SCHEDULES", [("test-report", lambda now: f"{now:%Y-%m}", work)])
+    said: dict[str, dict[str, str]] = {}
+
+    def worker(name: str) -> None:
+        started.wait()
+        said[name] = tasks.run_schedules(engine, None, None, datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",), name=f"w{i}") for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(done) == 1
+    assert sorted(s["test-report"] for s in said.values()) == ["done", "skipped", "skipped"]
+    assert _sql_engine(engine, "SELECT name, period FROM schedule_runs") == [("test-report", "2026-12")]
+    # The next period runs again.
+    assert tasks.run_schedules(engine, None, None, datetime(2027, 1, 1, 8, 0, tzinfo=UTC)) == {"test-report": "done"}
+
+
+def _sql_engine(engine, query: str) -> list[tuple]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(query))]
+
+
+def test_two_reports_named_at_the_same_moment_get_two_names(tmp_path: Path) -> None:
+    from processor.feedback import _unique_target
+
+    first = _unique_target(tmp_path, "回执_南昌市第一中学_教师信息采集表_2026-12-01", ".xlsx", "a" * 64)
+    second = _unique_target(tmp_path, "回执_南昌市第一中学_教师信息采集表_2026-12-01", ".xlsx", "b" * 64)
+    again = _unique_target(tmp_path, "回执_南昌市第一中学_教师信息采集表_2026-12-01", ".xlsx", "a" * 64)
+    assert [first.name, second.name, again.name] == [
+        "回执_南昌市第一中学_教师信息采集表_2026-12-01.xlsx", "回执_南昌市第一中学_教师信息采集表_2026-12-01（2）.xlsx",
+        "回执_南昌市第一中学_教师信息采集表_2026-12-01.xlsx"]
+
+
+def test_a_claim_whose_rename_answer_was_lost_is_still_the_claimers(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from processor.queue import claims
+
+    inbox, processing = tmp_path / "inbox", tmp_path / "processing"
+    inbox.mkdir()
+    (inbox / "学校.xlsx").write_bytes(b"content")
+    real_rename = os.rename
+    calls = []
+
+    def nfs_rename(src: object, dst: object) -> None:  # NFS: the RENAME happened, its retransmission says ENOENT
+        calls.append(dst)
+        real_rename(src, dst)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", str(src))
+
+    monkeypatch.setattr(claims.os, "rename", nfs_rename)
+    claimed = claims.claim_file(inbox / "学校.xlsx", processing)
+    assert claimed is not None and claimed.read_bytes() == b"content"
+    assert claimed.parent == processing and claimed.name.endswith("__学校.xlsx")
+    assert list(inbox.iterdir()) == []
+
+
+def test_a_file_another_worker_claimed_first_is_not_taken(tmp_path: Path) -> None:
+    from processor.queue.claims import claim_file
+
+    inbox, processing = tmp_path / "inbox", tmp_path / "processing"
+    inbox.mkdir()
+    (inbox / "学校.xlsx").write_bytes(b"content")
+    won = claim_file(inbox / "学校.xlsx", processing)
+    lost = claim_file(inbox / "学校.xlsx", processing)
+    assert won is not None and lost is None
+    assert [p.name for p in processing.iterdir()] == [won.name]
+
+
+def test_tmis_status_on_sqlite_reports_the_folders(instance: Path, unit_workbook: Path) -> None:
+    env = make_env(instance, unit_workbook)
+    taken: set[str] = set()
+    for i, school in enumerate((SCHOOL_A, SCHOOL_C)):
+        workbook(env, env.inbox / f"{school[0]}.xlsx", people(2, seed=90 + i, school=school, taken=taken),
+                 school=school)
+    before = json.loads(CliRunner().invoke(main, ["status", "--format", "json", "--config", str(instance)]).output)
+    assert before["jobs"] == {"waiting": 2, "running": 0, "done": 0, "failed": 0}
+    assert before["folders"] == {"inbox": 2, "processing": 0, "interrupted": 0, "quarantine": 0, "duplicates": 0}
+    result = CliRunner().invoke(main, ["run", "--once", "--config", str(instance)], env=FAST)
+    assert result.exit_code == 0, result.output
+    after = json.loads(CliRunner().invoke(main, ["status", "--format", "json", "--config", str(instance)]).output)
+    assert after["jobs"] == {"waiting": 0, "running": 0, "done": 2, "failed": 0}
+    assert after["last_hour"]["files"] == 2 and after["workers"] == []
+    assert after["backend"] == "sqlite"

@@ -75,6 +75,11 @@ def _run_queue(config: Config, once: bool) -> None:
         if worker.mail is not None:
             click.echo(f"邮件：处理 {worker.runtime.mail_messages} 封。")
         return
+    from processor.review.schedule import missing_key_reason
+
+    no_key = missing_key_reason(config)  # the daily issue of return sheets needs TMIS_SIGNING_KEY
+    if no_key:
+        click.echo(no_key, err=True)
     worker = QueueWorker(config)
     click.echo(f"tmis 服务已启动（作业队列，进程 {worker.name}）：收件目录 {config.inbox}，回执目录 {config.outbox}。"
                "按 Ctrl+C 停止。", err=True)
