@@ -1,7 +1,7 @@
 """`tmis status`: jobs waiting / running (by worker) / done / failed, the last hour's throughput, the workers.
 
-PostgreSQL: the file jobs of the queue (procrastinate_jobs of task ``tmis.file``: todo, doing, succeeded,
-failed/aborted/cancelled), what each worker has in hand (file_jobs), the ``workers`` rows. SQLite (one
+PostgreSQL: waiting and running from the queue (procrastinate_jobs of task ``tmis.file``: todo, doing), done and
+failed from ``file_jobs`` (and jobs the queue gave up on), what each worker has in hand, the ``workers`` rows. SQLite (one
 process): the same questions answered from the folders — files waiting in the inbox, files in processing/
 (held by the running worker, or left by an interrupted run), files done (submissions and re-sent copies),
 files that broke the pipeline (quarantined without a submission) — and the worker's row when `tmis run` runs.
@@ -31,11 +31,14 @@ def _iso(ts: datetime | None) -> str | None:
 
 
 def _queue_jobs(session: Session) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Waiting and running from the queue; done and failed from the files' rows (a file that broke the pipeline
+    is a job that succeeded in quarantining it, but a failed file), plus jobs the queue gave up on."""
     counts = dict(session.execute(text(
         "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = 'tmis.file' GROUP BY status")).all())
-    jobs = {"waiting": counts.get("todo", 0), "running": counts.get("doing", 0),
-            "done": counts.get("succeeded", 0),
-            "failed": counts.get("failed", 0) + counts.get("aborted", 0) + counts.get("cancelled", 0)}
+    rows = dict(session.execute(select(FileJob.state, func.count()).group_by(FileJob.state)).all())
+    jobs = {"waiting": counts.get("todo", 0), "running": counts.get("doing", 0), "done": rows.get("done", 0),
+            "failed": rows.get("failed", 0) + counts.get("failed", 0) + counts.get("aborted", 0)
+            + counts.get("cancelled", 0)}
     running = [{"worker": w, "file": n, "since": _iso(s)} for w, n, s in session.execute(text(
         "SELECT f.worker, f.original_name, f.started_at FROM file_jobs f JOIN procrastinate_jobs j ON j.id = f.job_id "
         "WHERE j.status = 'doing' ORDER BY f.started_at")).all()]
