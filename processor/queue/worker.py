@@ -155,6 +155,11 @@ class QueueWorker:
             async with self.app.open_async():
                 from procrastinate.worker import Worker as QWorker
 
+                if not wait:  # --once: the jobs of workers that died are taken too (the service's maintenance does it)
+                    for job in await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled):
+                        log.warning("job %s of a worker that stopped answering: taking it again", job.id)
+                        await self.app.job_manager.retry_job(job)
+
                 self.worker = QWorker(
                     app=self.app, name=self.name, queues=queues, concurrency=1, wait=wait,
                     fetch_job_polling_interval=float(self.config.get("workers", "poll_seconds")),
