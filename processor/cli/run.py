@@ -74,6 +74,12 @@ def _run_queue(config: Config, once: bool) -> None:
         click.echo(summary.line())
         if worker.mail is not None:
             click.echo(f"邮件：处理 {worker.runtime.mail_messages} 封。")
+        from processor.queue.status import collect
+
+        jobs = collect(config, worker.engine)["jobs"]
+        if jobs["running"] or jobs["waiting"]:
+            click.echo(f"另有 {jobs['running'] + jobs['waiting']} 个文件在其他工作进程手中或排队（进程中止的，"
+                       f"{config.get('workers', 'stalled_seconds'):g} 秒后由其他进程重做），详见 tmis status。")
         return
     from processor.review.schedule import missing_key_reason
 
