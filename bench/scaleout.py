@@ -104,10 +104,11 @@ def seed_workbook(path: Path, teachers: int) -> None:
 class Numbers:
     """Fresh identity numbers keeping a number's birth date and sex digit, with an area code valid then."""
 
-    def __init__(self) -> None:
+    def __init__(self, taken: set[str]) -> None:
         from processor.samples import JIANGXI_ID_COUNTIES
 
         self.areas = JIANGXI_ID_COUNTIES
+        self.taken = taken  # the seed's own numbers (the first school keeps them)
         self.valid: dict[int, list[str]] = {}
         self.next: dict[tuple[str, int], int] = {}
 
@@ -118,19 +119,23 @@ class Numbers:
         year = int(birth[:4])
         if year not in self.valid:
             self.valid[year] = [a for a in self.areas if _area_valid_for(a, year)]
-        j = self.next.get((birth, parity), 0)
-        self.next[(birth, parity)] = j + 1
         areas = self.valid[year]
-        if j // 500 >= len(areas):
-            raise SystemExit("scaleout bench: out of identity numbers for one birth date; use fewer files")
-        first17 = f"{areas[j // 500]}{birth}{parity + 2 * (j % 500):03d}"
-        return first17 + id_check_digit(first17)
+        while True:
+            j = self.next.get((birth, parity), 0)
+            self.next[(birth, parity)] = j + 1
+            if j // 500 >= len(areas):
+                raise SystemExit("scaleout bench: out of identity numbers for one birth date; use fewer files")
+            first17 = f"{areas[j // 500]}{birth}{parity + 2 * (j % 500):03d}"
+            number = first17 + id_check_digit(first17)
+            if number not in self.taken:
+                self.taken.add(number)
+                return number
 
 
 def make_files(teachers: int, files: int) -> tuple[Path, list[Path], int]:
     """bench/out/province_<files>x<per school>/ with one file per school; (folder, files, teachers per file)."""
     per_school = teachers // files
-    folder = OUT / f"province_{files}x{per_school}"
+    folder = OUT / f"province_{files}x{per_school}_v2"
     done = folder / "done.json"
     if done.exists():
         info = json.loads(done.read_text(encoding="utf-8"))
@@ -144,7 +149,7 @@ def make_files(teachers: int, files: int) -> tuple[Path, list[Path], int]:
     zin = zipfile.ZipFile(seed)
     parts = {i.filename: zin.read(i.filename) for i in zin.infolist()}
     seed_ids = sorted({m.group(0).decode() for body in parts.values() for m in ID_RE.finditer(body)})
-    numbers = Numbers()
+    numbers = Numbers(set(seed_ids))
     units = province_units(files)
     schools = [u for u in units if len(u[0]) == 10]
     code_b, name_b = SEED_SCHOOL[0].encode(), SEED_SCHOOL[1].encode("utf-8")
