@@ -73,9 +73,10 @@ def queue_import(config: Any, file: Path, profile_name: str, unit_code: str | No
     key = f"exchange:{folder.name}/{file.name}"
     register(worker.engine, "exchange", key, copy, file.name, {"profile": profile_name, "unit": unit_code},
              queue=EXCHANGE_QUEUE)
-    worker.work(queues=[EXCHANGE_QUEUE])
     announced = False
     while True:
+        # Work the exchange queue (and put back the jobs of workers that died, this command's earlier runs too).
+        worker.work(queues=[EXCHANGE_QUEUE])
         with Session(worker.engine) as session:
             row = session.scalars(select(FileJob).where(FileJob.key == key)).one()
             state, result, by = row.state, row.result, row.worker
@@ -84,6 +85,6 @@ def queue_import(config: Any, file: Path, profile_name: str, unit_code: str | No
         if not announced:
             log.warning("exchange import %s is being processed by worker %s; waiting for it", key, by)
             announced = True
-        time.sleep(1)
+        time.sleep(5)
     worker.engine.dispose()
     return result or {"ok": False, "status": "failed", "file": file.name, "profile": profile_name}

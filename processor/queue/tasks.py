@@ -132,9 +132,22 @@ def run_file_job(context: Any, key: str) -> None:
                 _exchange_import(rt, row)
             else:
                 _finish(rt.engine, row, rt.name, "failed", "failed", message=f"unknown job kind {row.kind}")
-    except (OperationalError, StoreError) as exc:
+    except (OperationalError, StoreError, RetryLater) as exc:
         log.error("file job %s: database unavailable (%s); the job is retried", key, exc)
+        _not_an_interruption(rt.engine, key)
         raise RetryLater(str(exc)) from exc
+
+
+def _not_an_interruption(engine: Engine, key: str) -> None:
+    """A start that ended because the store went away does not count towards MAX_RECOVERIES (best effort: the
+    store may still be away, then the start counts)."""
+    try:
+        with Session(engine) as session, session.begin():
+            session.execute(update(FileJob).where(FileJob.key == key, FileJob.state == "running",
+                                                  FileJob.attempts > 0)
+                            .values(state="waiting", attempts=FileJob.attempts - 1))
+    except Exception:  # noqa: BLE001
+        log.warning("file job %s: could not record the retry; this start counts as an interruption", key)
 
 
 def _outcome_of_submission(sub: Submission) -> Any:
