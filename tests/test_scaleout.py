@@ -280,3 +280,27 @@ def test_tmis_status_on_sqlite_reports_the_folders(instance: Path, unit_workbook
     assert after["jobs"] == {"waiting": 0, "running": 0, "done": 2, "failed": 0}
     assert after["last_hour"]["files"] == 2 and after["workers"] == []
     assert after["backend"] == "sqlite"
+
+
+@pg_only
+def test_a_file_whose_job_was_interrupted_three_times_is_quarantined(store_instance: Path, unit_workbook: Path) -> None:
+    from types import SimpleNamespace
+
+    from processor.intake import Intake
+    from processor.queue.claims import claim_file, register_claim
+    from processor.queue.tasks import Runtime, run_file_job
+
+    env = make_env(store_instance, unit_workbook)
+    workbook(env, env.inbox / "学校.xlsx", people(2, seed=95))
+    intake = Intake(env.config, engine=env.engine, pack=env.pack)
+    claimed = claim_file(env.inbox / "学校.xlsx", intake.dirs.processing)
+    row = register_claim(env.engine, claimed)
+    with env.engine.begin() as conn:  # three starts that never finished (their workers were killed)
+        conn.execute(text("UPDATE file_jobs SET state = 'running', attempts = 3 WHERE id = :i"), {"i": row.id})
+    runtime = Runtime(env.config, env.engine, env.pack, "w9", intake)
+    run_file_job(SimpleNamespace(additional_context={"runtime": runtime}), row.key)
+    assert _sql(env, "SELECT state, outcome, attempts FROM file_jobs") == [("failed", "failed", 4)]
+    assert sorted(p.name for p in (env.state / "quarantine").iterdir()) == sorted([claimed.name, claimed.name + ".reason.txt"])
+    reason = (env.state / "quarantine" / (claimed.name + ".reason.txt")).read_text(encoding="utf-8")
+    assert "处理该文件时服务已多次中断" in reason
+    assert _sql(env, "SELECT count(*) FROM submissions") == [(0,)]
