@@ -26,7 +26,7 @@ from processor.cli import main
 HERE = Path(__file__).resolve().parent
 SCHOOLS = (SCHOOL_A, SCHOOL_B, SCHOOL_C, SCHOOL_D)
 WORKER = [sys.executable, "-c", "import crash_hooks; crash_hooks.main()", "run", "--config"]
-FAST = {"TMIS_WORKERS_HEARTBEAT_SECONDS": "1", "TMIS_WORKERS_STALLED_SECONDS": "4", "TMIS_WORKERS_POLL_SECONDS": "1",
+FAST = {"TMIS_WORKERS_HEARTBEAT_SECONDS": "1", "TMIS_WORKERS_STALLED_SECONDS": "15", "TMIS_WORKERS_POLL_SECONDS": "1",
         "TMIS_INTAKE_STABLE_SECONDS": "0", "TMIS_INTAKE_RESCAN_SECONDS": "1", "TMIS_REVIEW_ISSUE_TIME": "",
         "TMIS_WORKERS_CLAIM_GRACE_SECONDS": "5"}
 pg_only = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
