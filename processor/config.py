@@ -134,6 +134,13 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "unit": (str, "", lambda v: None if v == "" or re.fullmatch(r"\d{6}", v) else "6 位单位代码或空字符串"),
         "schedule": (bool, True, None),
     },
+    "workers": {
+        "name": (str, "", None),
+        "heartbeat_seconds": (float, 5.0, _positive),
+        "stalled_seconds": (float, 60.0, _positive),
+        "poll_seconds": (float, 5.0, _positive),
+        "claim_grace_seconds": (float, 120.0, _positive),
+    },
     "exchange": {
         "profiles": (str, "", None),
         "chunk_rows": (int, 20_000, _positive),

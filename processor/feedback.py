@@ -205,21 +205,35 @@ def _col_index(letters: str) -> int:
 
 
 def _unique_target(folder: Path, base: str, suffix: str, sha256: str) -> Path:
-    """base.suffix, or base（2）.suffix … — reusing the name already written for the same file content."""
+    """base.suffix, or base（2）.suffix … — reusing the name already written for the same file content.
+
+    The name is taken atomically: its JSON sidecar is created with O_EXCL (exclusive on a local disk and on
+    NFS/SMB servers alike) holding the content's sha256, so two workers writing reports into one outbox at the
+    same moment never choose the same name; the real JSON replaces the placeholder when the report is done.
+    A worker that dies in between leaves the placeholder, which the same content reuses when it is redone."""
     n = 1
     while True:
         stem = base if n == 1 else f"{base}（{n}）"
         target = folder / f"{stem}{suffix}"
         sidecar = folder / f"{stem}.json"
-        if not target.exists() and not sidecar.exists():
-            return target
-        if sidecar.exists():
+        try:
+            fd = os.open(sidecar, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
             try:
                 if json.loads(sidecar.read_text(encoding="utf-8")).get("sha256") == sha256:
                     return target
             except (OSError, ValueError):
                 pass
-        n += 1
+            n += 1
+            continue
+        if target.exists():  # a report whose JSON went missing: its name stays taken
+            os.close(fd)
+            sidecar.unlink(missing_ok=True)
+            n += 1
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"sha256": sha256, "reserved": True}, fh)
+        return target
 
 
 def _atomic_save_workbook(wb: Workbook, target: Path, extensions: dict[str, list[bytes]] | None = None) -> None:

@@ -63,12 +63,14 @@ def _register() -> None:
         review,
         rules_cmd,
         run,
+        status,
         template,
         units,
         workflows,
     )
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, workflows):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, workflows,
+                   status):
         module.register(main)
 
 

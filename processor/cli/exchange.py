@@ -68,7 +68,11 @@ def import_cmd(file: Path, profile_name: str, unit_code: str | None, fmt: str, c
       tmis exchange import 全国系统.xlsx --profile national --format json
     """
     from processor.exchange.importer import import_file
+    from processor.queue import is_postgresql
 
+    if is_postgresql(config.database_url):
+        _import_as_job(file, profile_name, unit_code, fmt, config)
+        return
     try:
         pack, profile, engine = _open(config, profile_name)
         try:
@@ -88,6 +92,41 @@ def import_cmd(file: Path, profile_name: str, unit_code: str | None, fmt: str, c
     else:
         _print_import(outcome)
     sys.exit(EXIT_ERRORS if outcome.errors else EXIT_OK)
+
+
+def _import_as_job(file: Path, profile_name: str, unit_code: str | None, fmt: str, config: Config) -> None:
+    """PostgreSQL: the import is a job of the queue (processor.queue.exchange); the same output and exit codes."""
+    from processor.exchange.importer import ImportOutcome
+    from processor.findings import Finding
+    from processor.queue.exchange import queue_import
+
+    try:
+        result = queue_import(config, file, profile_name, unit_code, None if fmt == "json" else _progress)
+    except TmisError as exc:
+        result = {"ok": True, "file": str(file), "profile": profile_name, "status": "refused", "reason": str(exc),
+                  "exit_code": exc.exit_code, "rows": 0, "stored": 0, "errors": 1, "warnings": 0, "findings": []}
+    if result.get("status") == "refused":
+        if fmt == "json":
+            out = {k: result[k] for k in ("profile", "status", "reason", "rows", "stored", "errors", "warnings",
+                                          "findings")}
+            sys.stdout.write(json.dumps({"file": str(file), **out}, ensure_ascii=False) + "\n")
+        else:
+            click.echo(f"错误：{result['reason']}", err=True)
+        sys.exit(int(result.get("exit_code") or EXIT_REFUSED))
+    if not result.get("ok") or "import" not in result:
+        click.echo(f"错误：{file}：导入作业没有完成（{result.get('message') or result.get('status')}），请查看 tmis status 与日志。",
+                   err=True)
+        sys.exit(EXIT_REFUSED)
+    if fmt == "json":
+        sys.stdout.write(json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False) + "\n")
+    else:
+        _print_import(ImportOutcome(
+            status=result["status"], file=result["file"], profile=result["profile"], route=result["route"],
+            import_id=result["import"], submission_id=result["submission"], unit=result["unit"], rows=result["rows"],
+            stored=result["stored"], errors=result["errors"], warnings=result["warnings"], resumed=result["resumed"],
+            chunks=result["chunks"], report=Path(result["report"]) if result["report"] else None,
+            findings=[Finding(**f) for f in result["findings"]], sheets=result["sheets"]))
+    sys.exit(EXIT_ERRORS if result["errors"] else EXIT_OK)
 
 
 def _progress(chunk: int, rows: int) -> None:

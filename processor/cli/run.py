@@ -64,6 +64,35 @@ def _scheduler(intake: Any, stop: threading.Event) -> None:
         stop.wait(interval)
 
 
+def _run_queue(config: Config, once: bool) -> None:
+    """`tmis run` on PostgreSQL: a worker of the job queue (processor.queue.worker)."""
+    from processor.queue.worker import QueueWorker
+
+    if once:
+        worker = QueueWorker(config, periodic=False)
+        summary = worker.once()
+        click.echo(summary.line())
+        if worker.mail is not None:
+            click.echo(f"邮件：处理 {worker.runtime.mail_messages} 封。")
+        from processor.queue.status import collect
+
+        jobs = collect(config, worker.engine)["jobs"]
+        if jobs["running"] or jobs["waiting"]:
+            click.echo(f"另有 {jobs['running'] + jobs['waiting']} 个文件在其他工作进程手中或排队（进程中止的，"
+                       f"{config.get('workers', 'stalled_seconds'):g} 秒后由其他进程重做），详见 tmis status。")
+        return
+    from processor.review.schedule import missing_key_reason
+
+    no_key = missing_key_reason(config)  # the daily issue of return sheets needs TMIS_SIGNING_KEY
+    if no_key:
+        click.echo(no_key, err=True)
+    worker = QueueWorker(config)
+    click.echo(f"tmis 服务已启动（作业队列，进程 {worker.name}）：收件目录 {config.inbox}，回执目录 {config.outbox}。"
+               "按 Ctrl+C 停止。", err=True)
+    done = worker.serve()
+    click.echo(f"服务已停止：本进程处理了 {done} 个文件。", err=True)
+
+
 def register(group: click.Group) -> None:
     """Add `run` to the tmis group."""
 
@@ -78,6 +107,10 @@ def register(group: click.Group) -> None:
         .~lock.*#、*.part、*.tmp、*.crdownload、隐藏文件）不处理。除文件系统事件外，每隔
         intake.rescan_seconds 秒重新扫描一次。收到 SIGTERM 或 Ctrl+C 时处理完当前文件再退出。
         上次异常中止时没处理完的文件会在启动时重新处理，不会重复入库。
+        数据库为 PostgreSQL 时，可以在任意台机器上同时运行任意个 tmis run（共用数据库、收件目录和状态目录）：
+        每个收到的文件是数据库中的一个作业，只由其中一个进程处理；某个进程中止时，它手上的作业在
+        [workers] stalled_seconds 秒后由其他进程重做。定时工作（审核回执单、月报表、每日邮件）每个周期只做一次。
+        运行情况见 tmis status。
         每天 review.issue_time（默认 07:00）为有待审记录的审核单位签发审核回执单；没有设置环境变量
         TMIS_SIGNING_KEY 时不启动定时签发（给出一行原因），收件处理照常。每月 reports.monthly_day（默认 25 日）
         起生成当月的月报表（每月一次）。--once 只处理收件（启用邮件时再收发一轮），不签发、不生成报表。
@@ -88,8 +121,12 @@ def register(group: click.Group) -> None:
           tmis run --once --config 实例/config.toml   处理完等待的文件后退出（退出码 0）
         """
         from processor.intake import Intake, watching
+        from processor.queue import is_postgresql
 
         _setup_logging(config)
+        if is_postgresql(config.database_url):
+            _run_queue(config, once)
+            return
         intake = Intake(config)
         if once:
             if sys.stderr.isatty():

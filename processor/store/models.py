@@ -550,4 +550,59 @@ class StatusChange(Base):
     effective_date: Mapped[str] = mapped_column(String(10), default="")  # YYYY-MM-DD
     reason: Mapped[str] = mapped_column(Text, default="")
     request_id: Mapped[str | None] = mapped_column(ForeignKey("wf_requests.id"))
+
+
+class Worker(Base):
+    """A `tmis run` process (on any machine): when it was last seen and how many jobs it finished."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)  # [workers] name, or <host>:<pid>
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="running")  # running | stopped
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    queue_worker_id: Mapped[int | None] = mapped_column(BigInteger)  # procrastinate_workers.id of this run
+
+
+class FileJob(Base):
+    """One received file (inbox claim, mailed message, exchange import) as a job: the row keyed by the file's
+    identity that makes exactly one worker process it (PostgreSQL; processor.queue)."""
+
+    __tablename__ = "file_jobs"
+    __table_args__ = (UniqueConstraint("key", name="uq_file_job_key"), Index("ix_file_jobs_state", "state"),
+                      Index("ix_file_jobs_finished", "finished_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(700))  # inbox:<claim name> | mail:<message key> | exchange:<claim name>
+    kind: Mapped[str] = mapped_column(String(20))  # inbox | mail | exchange
+    path: Mapped[str] = mapped_column(String(1000))
+    original_name: Mapped[str] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(20), default="waiting")  # waiting | running | done | failed
+    job_id: Mapped[int | None] = mapped_column(BigInteger)  # procrastinate_jobs.id
+    worker: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(20))  # the pipeline's Outcome.status
+    submission_id: Mapped[int | None] = mapped_column(BigId)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleRun(Base):
+    """A piece of scheduled work done for one period (exactly once, whichever worker ran it)."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("name", "period", name="uq_schedule_run"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(60))
+    period: Mapped[str] = mapped_column(String(30))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

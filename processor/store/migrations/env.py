@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from processor.queue.schema import ours
 from processor.store.models import Base
 
 target_metadata = Base.metadata
@@ -18,6 +19,7 @@ def _configure_and_run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         transactional_ddl=True,
         compare_type=True,
+        include_name=ours,  # procrastinate's tables are its schema, not our models
     )
     with context.begin_transaction():
         context.run_migrations()
