@@ -25,8 +25,8 @@ from processor.store.models import (
     AuditEntry,
     Officer,
     RecordVersion,
-    ReportFact,
     Submission,
+    TeacherFact,
     Unit,
 )
 from processor.store.models import Finding as FindingRow
@@ -269,39 +269,31 @@ def _age_band(year: int | None, at: int) -> str:
 
 
 def composition(conn: Connection, root: str, pack: Any, *, at_year: int) -> dict[str, Any]:
-    """Counts of the teachers below ``root`` (each once, by their latest live 基本信息 version) by sex, age band,
-    ethnicity, employment form and school type; highest education, title and subject from their live versions."""
+    """Counts of the teachers below ``root`` (each once, by their latest live 基本信息 version: teacher_facts) by
+    sex, age band, ethnicity, employment form and school type; highest education, title and subject by the
+    lowest code among their live versions (未填报 for those who have none)."""
     t = subtree(root)
-    rv, rf = RecordVersion.__table__, ReportFact.__table__
-    in_scope = rv.c.unit_code.in_(select(t.c.code))
-    current = select(func.max(rv.c.id).label("vid")).where(
-        rv.c.category == "basic", rv.c.review_state.in_(LIVE), in_scope).group_by(rv.c.teacher_id).subquery()
-    prefix = func.substr(rf.c.unit_code, 1, 2)
+    tf = TeacherFact.__table__
+    in_scope = tf.c.unit_code.in_(select(t.c.code))
+    prefix = func.substr(tf.c.unit_code, 1, 2)
     dims: dict[str, dict[str, int]] = {k: defaultdict(int) for k in
                                         ("sex", "age", "ethnicity", "employment", "school_type")}
     total = 0
     for sex, year, eth, emp, pre, n in conn.execute(
-            select(rf.c.sex, rf.c.birth_year, rf.c.ethnicity, rf.c.employment, prefix, func.count())
-            .select_from(rf.join(current, current.c.vid == rf.c.version_id))
-            .group_by(rf.c.sex, rf.c.birth_year, rf.c.ethnicity, rf.c.employment, prefix)):
+            select(tf.c.sex, tf.c.birth_year, tf.c.ethnicity, tf.c.employment, prefix, func.count()).where(in_scope)
+            .group_by(tf.c.sex, tf.c.birth_year, tf.c.ethnicity, tf.c.employment, prefix)):
         total += n
         dims["sex"][_code_name(pack, "sex", sex)] += n
         dims["age"][_age_band(year, at_year)] += n
         dims["ethnicity"][_code_name(pack, "ethnicity", eth)] += n
         dims["employment"][emp if emp == "在编" else _code_name(pack, "employment_form", emp)] += n
         dims["school_type"][_school_type(pack, pre)] += n
-    for dim, category, column, table, pick in (
-            ("education", "study", rf.c.education, "education", func.min),
-            ("title", "title", rf.c.title, "tech_position", func.min),
-            ("subject", "teaching", rf.c.subject, "teach_course", func.min)):
-        live = rv.c.review_state.in_(LIVE)
-        per_teacher = (select(rf.c.teacher_id, pick(column).label("v"))
-                       .select_from(rf.join(rv, rv.c.id == rf.c.version_id))
-                       .where(rf.c.category == category, live, in_scope, column.is_not(None), column != "0")
-                       .group_by(rf.c.teacher_id).subquery())
+    for dim, column, table in (("education", tf.c.education, "education"), ("title", tf.c.title, "tech_position"),
+                               ("subject", tf.c.subject, "teach_course")):
         counted = 0
         out: dict[str, int] = defaultdict(int)
-        for value, n in conn.execute(select(per_teacher.c.v, func.count()).group_by(per_teacher.c.v)):
+        for value, n in conn.execute(select(column, func.count()).where(in_scope, column.is_not(None))
+                                     .group_by(column)):
             label = _education_group(pack, value) if dim == "education" else _code_name(pack, table, value)
             out[label] += n
             counted += n
