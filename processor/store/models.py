@@ -397,6 +397,21 @@ class ScheduledReport(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class DeadlineReminder(Base):
+    """A deadline reminder done (migration 0006): one row per deadline and reminder day, written in the
+    transaction that queues its mail, so each reminder goes once whichever worker or restart runs it."""
+
+    __tablename__ = "deadline_reminders"
+    __table_args__ = (UniqueConstraint("deadline", "days_before", name="uq_deadline_reminder"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deadline: Mapped[str] = mapped_column(String(80))  # the deadline's key: its date and name
+    days_before: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer, default=0)  # units reminded
+    messages: Mapped[int] = mapped_column(Integer, default=0)  # messages queued
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class MonthlyReturn(Base):
     """What a unit filled in on its monthly form (培训人数, 问题, 下一步), taken back through the inbox."""
 

@@ -1,4 +1,5 @@
-"""Reports: each teacher's current facts (teacher_facts), filled from the versions already stored.
+"""Reports: each teacher's current facts (teacher_facts), filled from the versions already stored; deadline
+reminders done (deadline_reminders).
 
 The summary's composition of the teaching force counts one row per teacher: the newest live 基本信息 version's
 values and the lowest live education, title and subject. Kept by processor.reports.facts at ingest and when
@@ -61,8 +62,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_teacher_fact_unit_state", "teacher_facts", ["unit_code", "state"])
     op.execute(BACKFILL)
+    op.create_table(
+        "deadline_reminders",
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("deadline", sa.String(80), nullable=False),
+        sa.Column("days_before", sa.Integer(), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("messages", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("deadline", "days_before", name="uq_deadline_reminder"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("deadline_reminders")
     op.drop_index("ix_teacher_fact_unit_state", table_name="teacher_facts")
     op.drop_table("teacher_facts")
