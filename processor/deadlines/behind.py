@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, distinct, func, or_, select
+from sqlalchemy import Connection, and_, distinct, exists, func, or_, select
 
 from processor.deadlines.calendar import Deadline
 from processor.reports.figures import _as_utc, _teacher_file, tree
@@ -44,7 +44,7 @@ def behind(conn: Connection, root: str, deadline: Deadline, *, at: datetime, tod
         tf.c.state == "pending", tf.c.unit_code.in_(schools)).group_by(tf.c.unit_code).subquery("pend")
     returned = select(rv.c.unit_code.label("code"), func.count(distinct(rv.c.teacher_id)).label("n")).where(
         rv.c.category == "basic", rv.c.review_state == "returned", rv.c.unit_code.in_(schools),
-        rv.c.teacher_id.not_in(select(tf.c.teacher_id))).group_by(rv.c.unit_code).subquery("ret")
+        ~exists().where(tf.c.teacher_id == rv.c.teacher_id)).group_by(rv.c.unit_code).subquery("ret")
     parent = Unit.__table__.alias("parent")
     stmt = (select(t.c.top, u.c.code, u.c.name, u.c.parent_code, parent.c.name, sent.c.first, pending.c.n,
                    returned.c.n)
