@@ -67,6 +67,37 @@ def _log_level(v: Any) -> str | None:
     return None if v in ("DEBUG", "INFO", "WARNING", "ERROR") else "DEBUG、INFO、WARNING、ERROR 之一"
 
 
+def _yearly_deadlines(v: Any) -> str | None:
+    wanted = "每项为“月-日 名称”的列表，例如 [\"03-31 上一年度信息更新\", \"09-30 上半年信息更新\"]"
+    for item in v:
+        m = re.fullmatch(r"(\d{2})-(\d{2})(\s+\S.*)?", str(item).strip())
+        try:
+            if m is None:
+                raise ValueError
+            date(2024, int(m.group(1)), int(m.group(2)))  # a leap year: 02-29 is a real day
+        except ValueError:
+            return wanted
+    return None
+
+
+def _dated_deadlines(v: Any) -> str | None:
+    for item in v:
+        m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(\s+\S.*)?", str(item).strip())
+        try:
+            if m is None:
+                raise ValueError
+            date.fromisoformat(m.group(1))
+        except ValueError:
+            return "每项为“年-月-日 名称”的列表，例如 [\"2027-01-15 寒假前补报\"]，或空列表"
+    return None
+
+
+def _remind_days(v: Any) -> str | None:
+    days = [x if isinstance(x, int) and not isinstance(x, bool) else int(x) if str(x).isdigit() else -1 for x in v]
+    ok = all(0 <= x <= 366 for x in days) and len(set(days)) == len(days)
+    return None if ok else "截止日前的天数（0～366 的整数，不重复）组成的列表，例如 [14, 3]，或空列表（不提醒）"
+
+
 # section → key → (type, default, extra check)
 SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
     "instance": {
@@ -140,6 +171,12 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "stalled_seconds": (float, 60.0, _positive),
         "poll_seconds": (float, 5.0, _positive),
         "claim_grace_seconds": (float, 120.0, _positive),
+    },
+    "deadlines": {
+        "yearly": (list, ["03-31 上一年度信息更新", "09-30 上半年信息更新"], _yearly_deadlines),
+        "dates": (list, [], _dated_deadlines),
+        "remind_days": (list, [14, 3], _remind_days),
+        "remind_hour": (int, 8, lambda v: None if 0 <= v <= 23 else "0～23 之间的整点"),
     },
     "exchange": {
         "profiles": (str, "", None),

@@ -383,6 +383,10 @@ def render_reports(config: Any, engine: Any, pack: Any, today: date) -> list[tup
         out.append((TITLES[kind], list(files)))
         if kind == "monthly" and figures.get("forms"):
             out.append(("月报填报表（发给各设区市）", [Path(f) for f in figures["forms"]]))
+        for d in figures.get("deadlines") or [] if kind == "monthly" else []:  # [deadlines] in config.toml
+            out.append((f"截止日“{d['name']}”（{d['due']}，{d['days_text']}）：{d['behind']} 所学校尚未完成"
+                        f"（未报送 {d['not_submitted']} 所，记录未生效 {d['not_effective']} 所），名单见月报表的“截止日未完成学校”表",
+                        [p for p in files if p.suffix == ".xlsx"]))
     return out
 
 

@@ -400,6 +400,7 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         ids = session.execute(returning, part).scalars().all()
         report_facts.record_facts(session, ids, part)
         out.stored += len(part)
+    report_facts.refresh(session, {tid for tids in replaced.values() for tid in tids})  # teacher_facts in step
     stored_numbers = {key[1] for rec, key, _seq in accepted.get(person_sheet, []) if teacher_id.get(key)}
     report_facts.record_intake_persons(session, submission.id, unit_code, submission.received_at or dt.datetime.now(dt.UTC),
                                        (k[1] for k in basic_row_of), stored_numbers)

@@ -63,6 +63,22 @@ def test_forms_are_issued_to_each_city_with_only_the_open_cells_unlocked(env: En
     assert ws.page_setup.fitToWidth == 1
 
 
+def test_without_signing_key_the_report_is_written_and_one_plain_line_says_the_forms_were_not_issued(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMIS_SIGNING_KEY")
+    result = CliRunner().invoke(main, ["report", "monthly", "--month", "2026-11", "--unit", "360000",
+                                       "--config", str(env.config_path)])
+    assert result.exit_code == 0, result.output
+    files = [Path(line) for line in result.stdout.splitlines()]
+    assert sorted(p.suffix for p in files) == [".pdf", ".xlsx"] and all(p.exists() for p in files)
+    lines = result.stderr.splitlines()
+    assert lines[0] == ("月报表已生成，但没有发出月报填报表：没有设置签名密钥：请在环境变量 TMIS_SIGNING_KEY 中设置一个足够长的"
+                        "随机字符串（例如 python3 -c \"import secrets; print(secrets.token_hex(32))\" 的输出）。"
+                        "设置 TMIS_SIGNING_KEY 后重新运行 tmis report monthly（或等下一次定时生成），即可向各市、县发出填报表。")
+    assert "not issued" not in result.stderr and "Traceback" not in result.output
+    assert not list(env.outbox.glob("*/月报填报表*"))
+
+
 def test_a_filled_form_comes_back_and_is_in_the_next_report(env: Env, tmp_path: Path) -> None:
     out = _monthly(env)
     form = Path(next(p for p in out["forms"] if "/360100/" in p))

@@ -22,13 +22,21 @@ def _store(config: Config) -> tuple[Any, Any]:
     return open_store(config), load_pack_from_config(config)
 
 
+def _forms_note(figures: dict[str, Any]) -> None:
+    """The monthly forms were not issued (no TMIS_SIGNING_KEY): one plain line on standard error."""
+    if figures.get("forms_not_issued"):
+        click.echo(figures["forms_not_issued"], err=True)
+
+
 def _emit(figures: dict[str, Any], files: list[Path], fmt: str) -> None:
     if fmt == "json":
         out = {"files": [str(p) for p in files], **figures}
         sys.stdout.write(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+        _forms_note(figures)
         return
     for path in files:
         click.echo(str(path))
+    _forms_note(figures)
     click.echo(f"报表编号 {figures['run']}（tmis report rerender {figures['run']} 可按同样的数字重新生成）", err=True)
 
 

@@ -57,10 +57,21 @@ def _scheduled_reports(intake: Any) -> None:
         click.echo(f"已按计划生成月报表（报表编号 {run_id}）。", err=True)
 
 
+def _deadline_reminders(intake: Any) -> None:
+    """The reminders due before a deadline ([deadlines] remind_days; mail enabled); a failure is logged, never fatal."""
+    from processor.deadlines.remind import run_if_due
+
+    try:
+        run_if_due(intake.engine, intake.config)
+    except Exception:  # noqa: BLE001 - the service goes on; the next check tries again
+        log.exception("deadline reminders failed; will try again")
+
+
 def _scheduler(intake: Any, stop: threading.Event) -> None:
     interval = max(float(intake.config.get("intake", "rescan_seconds")), 60.0)
     while not stop.is_set():
         _scheduled_reports(intake)
+        _deadline_reminders(intake)
         stop.wait(interval)
 
 
@@ -109,11 +120,13 @@ def register(group: click.Group) -> None:
         上次异常中止时没处理完的文件会在启动时重新处理，不会重复入库。
         数据库为 PostgreSQL 时，可以在任意台机器上同时运行任意个 tmis run（共用数据库、收件目录和状态目录）：
         每个收到的文件是数据库中的一个作业，只由其中一个进程处理；某个进程中止时，它手上的作业在
-        [workers] stalled_seconds 秒后由其他进程重做。定时工作（审核回执单、月报表、每日邮件）每个周期只做一次。
+        [workers] stalled_seconds 秒后由其他进程重做。定时工作（审核回执单、月报表、每日邮件、截止日提醒）每个周期只做一次。
         运行情况见 tmis status。
         每天 review.issue_time（默认 07:00）为有待审记录的审核单位签发审核回执单；没有设置环境变量
         TMIS_SIGNING_KEY 时不启动定时签发（给出一行原因），收件处理照常。每月 reports.monthly_day（默认 25 日）
-        起生成当月的月报表（每月一次）。--once 只处理收件（启用邮件时再收发一轮），不签发、不生成报表。
+        起生成当月的月报表（每月一次）。启用邮件时，在 [deadlines] remind_days（默认截止日前 14 天和 3 天）
+        向截止日前尚未完成的学校及其所在县发提醒邮件（每个截止日的每个提醒日只发一次）。
+        --once 只处理收件（启用邮件时再收发一轮），不签发、不生成报表、不发提醒。
 
         \b
         例：

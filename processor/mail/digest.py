@@ -1,5 +1,6 @@
 """Daily mail: each county's officers get a digest of their schools (files received, accepted, rows with
-errors, schools not heard from yet); the configured administrator gets the list of quarantined mail.
+errors, schools not heard from yet, and the schools behind the last and the next update deadline with the days
+left or late); the configured administrator gets the list of quarantined mail.
 Queued with a dedup key per recipient and day, so running it twice (a restart) queues nothing twice."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from processor.deadlines.behind import shown_behind
 from processor.mail import outgoing
 from processor.store.models import Finding, MailIn, Officer, Submission, Unit
 from processor.units import subtree_codes
@@ -69,6 +71,7 @@ def queue_county_digests(config: Any, engine: Any, day: date | None = None,
             if not officers:
                 continue
             figures = county_figures(session, county.code, since, now)
+            figures["deadlines"] = shown_behind(session.connection(), config, county.code, at=now)
             for officer in officers:
                 context = {"instance_name": config.get("instance", "name"), "officer_name": officer.name,
                            "county_name": county.name, "county_code": county.code, "day": day.isoformat(),

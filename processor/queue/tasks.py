@@ -282,12 +282,19 @@ def _daily_mail(engine: Engine, config: Any, pack: Any, now: datetime) -> Any:
     return run_daily(config, engine, local.date())
 
 
+def _deadline_reminders(engine: Engine, config: Any, pack: Any, now: datetime) -> Any:
+    from processor.deadlines.remind import run_if_due
+
+    return run_if_due(engine, config, now)  # its own deadline_reminders row keeps each reminder to once
+
+
 # name → (period of a moment, the work). The period is the unique key: the work runs once per period. A
 # schedule with its own exactly-once key (the monthly report's scheduled_reports row) may use a finer period.
 SCHEDULES: list[tuple[str, Callable[[datetime], str], Callable[[Engine, Any, Any, datetime], Any]]] = [
     ("review-issue", lambda now: f"{now.astimezone():%Y-%m-%d}", _review_issue),
     ("monthly-report", lambda now: f"{now.astimezone():%Y-%m-%d}", _monthly_report),
     ("daily-mail", lambda now: f"{now.astimezone():%Y-%m-%d}", _daily_mail),
+    ("deadline-reminders", lambda now: f"{now.astimezone():%Y-%m-%d}", _deadline_reminders),
 ]
 
 

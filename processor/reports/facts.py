@@ -1,5 +1,12 @@
-"""What ingest records for reports: the persons named on each file's 基本信息 rows (received, stored or not)
-and, per stored record version, the handful of values that the composition tables count."""
+"""What ingest records for reports: the persons named on each file's 基本信息 rows (received, stored or not),
+per stored record version the handful of values that the composition tables count, and per teacher the current
+facts (``teacher_facts``: the newest live 基本信息 version's values, and the lowest live education, title and
+subject) that the summary counts with a plain GROUP BY.
+
+Whatever writes record versions or changes their review state keeps ``teacher_facts`` in step in the same
+transaction: ingest calls ``refresh(session, teacher_ids)`` for the teachers it stored rows of, and the review
+chain calls ``settled(session, changes)`` with the state changes it applied. ``refresh`` recomputes the rows
+from the versions themselves, so it is always safe to call for more teachers than changed."""
 
 from __future__ import annotations
 
@@ -7,12 +14,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Select, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from processor.store.models import IntakePerson, ReportFact
+from processor.store.models import IntakePerson, RecordVersion, ReportFact, TeacherFact
 
 BIANZHI = "在编"  # the employment value of a person in the establishment (是否在编 = 1)
+LIVE = ("pending", "effective")  # the review states whose versions are counted
+PICKED = (("education", "study"), ("title", "title"), ("subject", "teaching"))  # column, category: lowest code
+CHUNK = 2000
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -67,3 +77,73 @@ def record_intake_persons(session: Session, submission_id: int, unit_code: str, 
     for i in range(0, len(rows), 5000):
         session.execute(insert(IntakePerson), rows[i:i + 5000])
     return len(rows)
+
+
+def current_facts(teacher_ids: Sequence[int] | None = None) -> Select[Any]:
+    """SELECT of the ``teacher_facts`` rows of ``teacher_ids`` (every teacher when None), from the versions."""
+    rv, rf = RecordVersion.__table__, ReportFact.__table__
+
+    def only(stmt: Select[Any]) -> Select[Any]:
+        return stmt if teacher_ids is None else stmt.where(rv.c.teacher_id.in_(teacher_ids))
+
+    current = only(select(func.max(rv.c.id).label("vid")).where(rv.c.category == "basic", rv.c.review_state.in_(LIVE))
+                   .group_by(rv.c.teacher_id)).subquery("cur")
+    picked = []
+    for column, category in PICKED:
+        value = rf.c[column]
+        picked.append(only(select(rv.c.teacher_id.label("tid"), func.min(value).label("v"))
+                           .select_from(rv.join(rf, rf.c.version_id == rv.c.id))
+                           .where(rv.c.category == category, rv.c.review_state.in_(LIVE), value.is_not(None),
+                                  value != "0")
+                           .group_by(rv.c.teacher_id)).subquery(f"p_{column}"))
+    base = rf.join(current, current.c.vid == rf.c.version_id).join(rv, rv.c.id == rf.c.version_id)
+    for sub in picked:
+        base = base.outerjoin(sub, sub.c.tid == rf.c.teacher_id)
+    return select(rf.c.teacher_id, rf.c.version_id, rf.c.unit_code, rv.c.review_state.label("state"), rf.c.sex,
+                  rf.c.birth_year, rf.c.ethnicity, rf.c.employment,
+                  *(sub.c.v.label(column) for sub, (column, _c) in zip(picked, PICKED, strict=True))).select_from(base)
+
+
+FACT_COLUMNS = ["teacher_id", "version_id", "unit_code", "state", "sex", "birth_year", "ethnicity", "employment",
+                "education", "title", "subject"]
+
+
+def refresh(session: Session, teacher_ids: Iterable[int]) -> int:
+    """Recompute the ``teacher_facts`` rows of these teachers from their versions (in the caller's transaction)."""
+    ids = sorted(set(teacher_ids))
+    tf = TeacherFact.__table__
+    for i in range(0, len(ids), CHUNK):
+        part = ids[i:i + CHUNK]
+        session.execute(delete(tf).where(tf.c.teacher_id.in_(part)))
+        session.execute(insert(tf).from_select(FACT_COLUMNS, current_facts(part)))
+    return len(ids)
+
+
+def settled(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    """Keep ``teacher_facts`` in step with review changes already applied (the ``id``/``review_state`` dicts
+    of processor.review.decide): a version made effective changes only the state of its teacher's row (it was
+    live already); a version returned or superseded left the live set, so its teacher's row is recomputed."""
+    tf, rv = TeacherFact.__table__, RecordVersion.__table__
+    effective = sorted(c["id"] for c in changes if c.get("review_state") == "effective")
+    left = sorted(c["id"] for c in changes if c.get("review_state") in ("returned", "superseded"))
+    for i in range(0, len(effective), CHUNK):
+        part = effective[i:i + CHUNK]  # by teacher (the key) and version: no index on version_id needed
+        tids = session.scalars(select(rv.c.teacher_id).where(rv.c.id.in_(part), rv.c.category == "basic")).all()
+        if tids:
+            session.execute(update(tf).where(tf.c.teacher_id.in_(sorted(set(tids))), tf.c.version_id.in_(part))
+                            .values(state="effective").execution_options(synchronize_session=False))
+    teachers: set[int] = set()
+    for i in range(0, len(left), CHUNK):
+        teachers.update(session.scalars(select(rv.c.teacher_id).where(rv.c.id.in_(left[i:i + CHUNK])).distinct()))
+    refresh(session, teachers)
+
+
+def stale(conn: Any) -> int:
+    """How many teachers' ``teacher_facts`` rows differ from what the versions give (0 when in step)."""
+    expected = current_facts().subquery("want")
+    tf = TeacherFact.__table__
+    same = and_(*(tf.c[c].is_not_distinct_from(expected.c[c]) for c in FACT_COLUMNS[1:]))
+    missing = select(func.count()).select_from(expected.outerjoin(tf, and_(tf.c.teacher_id == expected.c.teacher_id,
+                                                                           same))).where(tf.c.teacher_id.is_(None))
+    extra = select(func.count()).select_from(tf).where(tf.c.teacher_id.not_in(select(expected.c.teacher_id)))
+    return int(conn.execute(missing).scalar() or 0) + int(conn.execute(extra).scalar() or 0)

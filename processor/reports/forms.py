@@ -4,7 +4,6 @@ the copy that comes back through the inbox is known to be ours, and its answers 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,6 @@ from processor.store.models import MonthlyReturn, Submission, Unit
 from processor.workbook import style
 from processor.workbook.meta import META_SHEET, cell_text
 
-log = logging.getLogger(__name__)
-
 KIND = "monthly-form"
 SHEET = "月报填报表"
 OPEN = [("trained", "本月培训人数"), ("problems", "遇到的问题"), ("next_steps", "下一步工作"), ("filled_by", "填报人")]
@@ -33,12 +30,19 @@ SHOWN = [("schools", "学校数"), ("schools_submitted", "已报送学校"), ("s
          ("teachers_effective", "已生效"), ("pending_total", "待审核"), ("rows_with_errors", "有错误的行（本月）")]
 
 
+def not_issued_line(reason: str) -> str:
+    """The one Chinese line that says the monthly forms were not issued, why, and the fix."""
+    return (f"月报表已生成，但没有发出月报填报表：{reason}。设置 TMIS_SIGNING_KEY 后重新运行 tmis report monthly"
+            "（或等下一次定时生成），即可向各市、县发出填报表。")
+
+
 def issue(figures: dict[str, Any], outbox: Path) -> list[Path]:
-    """One signed form per admin unit row of a monthly report (none without TMIS_SIGNING_KEY: said in the log)."""
+    """One signed form per admin unit row of a monthly report. Without TMIS_SIGNING_KEY none is issued and
+    ``figures["forms_not_issued"]`` holds the line that says so (the command prints it on standard error)."""
     try:
         key = signing.signing_key()
     except signing.SigningKeyMissing as exc:
-        log.warning("monthly forms not issued: %s", exc)
+        figures["forms_not_issued"] = not_issued_line(exc.message)
         return []
     out = []
     issued = datetime.now(UTC).isoformat()

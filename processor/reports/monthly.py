@@ -12,6 +12,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer
 from sqlalchemy import Connection, func, select
 
+from processor.deadlines.behind import shown_behind
 from processor.reports import figures as fig
 from processor.reports import render as rd
 from processor.reports.runs import base_name
@@ -28,6 +29,9 @@ DEFINITIONS = [
     "有错误的行：本月收到的文件中有错误的行数；重复报送：文件数减去报送学校数。",
     "按时：学校的第一份文件在本月截止日（[reports] monthly_day）结束前收到。较上月：与上月末相比的增加数。",
     "合计行为各单位之和。",
+    "截止日（config.toml 的 [deadlines]）：列出上一个已过的和下一个截止日。本期自前一个截止日的次日起；学校本期没有"
+    "已入库的教师信息文件即为未报送；其教师当前的基本信息仍在审核中、或被退回待修改即为记录未生效。"
+    "记录是否生效按生成报表时的状态计算。",
 ]
 
 
@@ -60,6 +64,7 @@ def compute(conn: Connection, config: Any, pack: Any, unit: str, period: fig.Per
     figures["returns"] = list(back.values())
     figures["deadline"] = period.deadline.isoformat()
     figures["cutoff"] = period.cutoff.isoformat()
+    figures["deadlines"] = shown_behind(conn, config, unit, at=period.cutoff)
     return figures
 
 
@@ -87,6 +92,43 @@ def table_rows(figures: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
+DEADLINE_HEADERS = ["截止日", "名称", "距截止日", "单位", "未完成学校", "其中未报送", "其中记录未生效"]
+BEHIND_HEADERS = ["截止日", "学校代码", "学校名称", "上级单位", "尚未完成", "本期首次报送"]
+PDF_SCHOOLS = 50  # schools listed in the PDF per deadline (the workbook lists up to 1,000, all are counted)
+
+
+def deadline_rows(figures: dict[str, Any]) -> list[list[Any]]:
+    """Per deadline shown, one row for each unit directly below with schools behind it, and the total."""
+    names = {r["unit"]: r["name"] for r in figures["rows"]}
+    out = []
+    for d in figures.get("deadlines") or []:
+        for code, c in d["by_unit"].items():
+            out.append([d["due"], d["name"], d["days_text"], names.get(code, code), c["behind"], c["not_submitted"],
+                        c["not_effective"]])
+        out.append([d["due"], d["name"], d["days_text"], "合计", d["behind"], d["not_submitted"], d["not_effective"]])
+    return out
+
+
+def behind_rows(figures: dict[str, Any], limit: int | None = None) -> list[list[Any]]:
+    return [[d["due"], s["unit"], s["name"], s["parent"], s["reason"], _when(s["first_arrival"]) or "—"]
+            for d in figures.get("deadlines") or [] for s in d["schools"][:limit]]
+
+
+def _when(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M") if iso else ""
+
+
+def _listed_notes(figures: dict[str, Any], limit: int | None = None) -> list[str]:
+    """Where a list of schools behind a deadline is shortened, the line that says how many are not listed."""
+    out = []
+    for d in figures.get("deadlines") or []:
+        listed = min(d["listed"], limit) if limit is not None else d["listed"]
+        if d["behind"] > listed:
+            where = "工作簿“截止日未完成学校”表" if limit is not None and d["listed"] > listed else "下级单位的月报表"
+            out.append(f"{d['name']}（{d['due']}）尚未完成的 {d['behind']} 所学校中列出了 {listed} 所，其余见{where}。")
+    return out
+
+
 def source_lines(figures: dict[str, Any]) -> list[str]:
     return [f"报表编号 {figures['run']}；数据截至审计记录 {figures['audit_id'] or 0} 号，查询时间 "
             f"{datetime.fromisoformat(figures['queried_at']).astimezone():%Y-%m-%d %H:%M:%S}。"
@@ -103,6 +145,10 @@ def render(figures: dict[str, Any], folder: Path) -> list[Path]:
     rd.sheet_table(wb, "各地反馈", "各地月报填报表反馈", ["单位代码", "单位名称", "本月培训人数", "遇到的问题", "下一步工作", "填报人"],
                        [[r["unit"], r["name"], r["trained"], r["problems"], r["next_steps"], r["filled_by"]]
                         for r in figures["returns"]], widths=[12, 22, 12, 50, 50, 12])
+    rd.sheet_table(wb, "截止日", "截止日进度：尚未完成的学校数", DEADLINE_HEADERS, deadline_rows(figures),
+                   widths=[12, 22, 14, 22, 12, 12, 14])
+    rd.sheet_table(wb, "截止日未完成学校", "截止日前尚未报送或记录尚未生效的学校", BEHIND_HEADERS, behind_rows(figures),
+                   widths=[12, 14, 30, 20, 50, 18], notes=_listed_notes(figures))
     rd.sheet_table(wb, "说明", "指标说明", ["说明"], [[d] for d in [*DEFINITIONS, *source_lines(figures)]],
                        widths=[120])
     xlsx = rd.save_workbook(wb, folder / f"{base}.xlsx")
@@ -127,6 +173,15 @@ def render(figures: dict[str, Any], folder: Path) -> list[Path]:
         story.append(rd.pdf_table(["单位", "本月培训人数", "遇到的问题", "下一步工作"],
                                       [[r["name"], r["trained"], r["problems"], r["next_steps"]]
                                        for r in figures["returns"]], [40 * mm, 25 * mm, 95 * mm, 95 * mm]))
+    if figures.get("deadlines"):
+        story.append(Paragraph("截止日进度", st["h1"]))
+        story.append(rd.pdf_table(DEADLINE_HEADERS, deadline_rows(figures),
+                                  [24 * mm, 45 * mm, 26 * mm, 45 * mm, 26 * mm, 26 * mm, 30 * mm]))
+        story.append(Spacer(1, 3 * mm))
+        story.append(Paragraph("截止日前尚未完成的学校", st["body"]))
+        story.append(rd.pdf_table(BEHIND_HEADERS, behind_rows(figures, PDF_SCHOOLS),
+                                  [24 * mm, 28 * mm, 55 * mm, 40 * mm, 80 * mm, 30 * mm]))
+        story.extend(Paragraph(line, st["small"]) for line in _listed_notes(figures, PDF_SCHOOLS))
     story.append(Paragraph("指标说明", st["h1"]))
     story.extend(Paragraph(d, st["small"]) for d in DEFINITIONS)
     rd.build(doc, story, with_toc=False)

@@ -57,4 +57,6 @@ def run_due(config: Any, engine: Engine, pack: Any, now: datetime | None = None)
         session.execute(update(ScheduledReport).where(ScheduledReport.kind == "monthly", ScheduledReport.unit_code == unit,
                                                       ScheduledReport.period == period).values(run_id=figures["run"]))
     log.info("scheduled monthly report %s for %s: %s", period, unit, ", ".join(map(str, files)))
+    if figures.get("forms_not_issued"):
+        log.warning("monthly forms of %s not issued: TMIS_SIGNING_KEY is not set", period)
     return int(figures["run"])

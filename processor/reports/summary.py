@@ -13,7 +13,7 @@ from reportlab.platypus import PageBreak, Paragraph, Spacer
 
 from processor.reports import figures as fig
 from processor.reports import render as rd
-from processor.reports.monthly import source_lines
+from processor.reports.monthly import _when, source_lines
 from processor.reports.runs import base_name
 
 DIMENSIONS = [("by_sex", "性别"), ("by_age", "年龄段"), ("by_education", "最高学历"), ("by_title", "专业技术职务"),
@@ -111,6 +111,3 @@ def render(figures: dict[str, Any], folder: Path) -> list[Path]:
     tmp.replace(pdf)
     return [xlsx, pdf]
 
-
-def _when(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M") if iso else ""

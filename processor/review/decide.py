@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from processor.reports import facts as report_facts
 from processor.review.chain import Chain
 from processor.review.numbering import Numberer
 from processor.store.models import RecordVersion, Teacher
@@ -89,6 +90,7 @@ def settle(session: Session, *, chain: Chain, person_sheet: str, scheme: str, no
     if to_effective:
         _make_effective(session, to_effective, changes, out, person_sheet=person_sheet, scheme=scheme, now=now)
     _bulk(session, changes)
+    report_facts.settled(session, changes)  # the report's teacher_facts in step with the new states
     return out
 
 

@@ -342,6 +342,29 @@ class ReportFact(Base):
     subject: Mapped[str | None] = mapped_column(String(10))
 
 
+class TeacherFact(Base):
+    """Each teacher's current report facts, one row per teacher with a live (pending or effective) 基本信息
+    version: the unit, state and person values of the newest such version, and the lowest education, title and
+    subject code of their live 学习经历 / 专业技术职务 / 教育教学 versions. Kept by processor.reports.facts at
+    ingest and when review settles (migration 0006), so the composition of a million teachers is a GROUP BY
+    over this narrow table instead of a grouping of versions per report."""
+
+    __tablename__ = "teacher_facts"
+    __table_args__ = (Index("ix_teacher_fact_unit_state", "unit_code", "state"),)
+
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), primary_key=True)
+    version_id: Mapped[int] = mapped_column(BigId)  # the current 基本信息 version
+    unit_code: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20))  # review_state of that version: pending | effective
+    sex: Mapped[str | None] = mapped_column(String(4))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    ethnicity: Mapped[str | None] = mapped_column(String(4))
+    employment: Mapped[str | None] = mapped_column(String(10))
+    education: Mapped[str | None] = mapped_column(String(4))
+    title: Mapped[str | None] = mapped_column(String(4))
+    subject: Mapped[str | None] = mapped_column(String(10))
+
+
 class ReportRun(Base):
     """A report as rendered: what it was computed from (last audit entry, query time) and its figures, so
     that `tmis report rerender ID` renders the same numbers whatever changed since."""
@@ -371,6 +394,21 @@ class ScheduledReport(Base):
     unit_code: Mapped[str] = mapped_column(String(10))
     period: Mapped[str] = mapped_column(String(7))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("report_runs.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeadlineReminder(Base):
+    """A deadline reminder done (migration 0006): one row per deadline and reminder day, written in the
+    transaction that queues its mail, so each reminder goes once whichever worker or restart runs it."""
+
+    __tablename__ = "deadline_reminders"
+    __table_args__ = (UniqueConstraint("deadline", "days_before", name="uq_deadline_reminder"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deadline: Mapped[str] = mapped_column(String(80))  # the deadline's key: its date and name
+    days_before: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer, default=0)  # units reminded
+    messages: Mapped[int] = mapped_column(Integer, default=0)  # messages queued
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

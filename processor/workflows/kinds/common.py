@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from processor.reports.facts import record_facts
+from processor.reports.facts import record_facts, refresh
 from processor.review.intake import entry_step
 from processor.review.numbering import Numberer
 from processor.store.models import LEVEL_NAMES, RecordVersion, Teacher, Unit, WorkflowRequest
@@ -119,6 +119,7 @@ def move_archive(session: Session, config: Any, pack: Any, teacher: Teacher, to_
         ids = list(session.execute(insert(RecordVersion).returning(RecordVersion.id, sort_by_parameter_order=True),
                                    rows).scalars())
         record_facts(session, ids, rows)
+        refresh(session, [teacher.id])  # teacher_facts: the teacher now counts at the receiving school
     if rows and step is None:
         from processor.review.intake import settle_unreviewed
 
@@ -158,6 +159,7 @@ def add_record(session: Session, config: Any, pack: Any, teacher: Teacher, categ
     (vid,) = session.execute(insert(RecordVersion).returning(RecordVersion.id, sort_by_parameter_order=True),
                              [row]).scalars()
     record_facts(session, [vid], [row])
+    refresh(session, [teacher.id])
     if step is None:
         from processor.review.intake import settle_unreviewed
 
