@@ -588,6 +588,7 @@ class StatusChange(Base):
     effective_date: Mapped[str] = mapped_column(String(10), default="")  # YYYY-MM-DD
     reason: Mapped[str] = mapped_column(Text, default="")
     request_id: Mapped[str | None] = mapped_column(ForeignKey("wf_requests.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Worker(Base):
