@@ -130,6 +130,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "unit": (str, "", lambda v: None if v == "" or re.fullmatch(r"\d{6}", v) else "6 位单位代码或空字符串"),
         "schedule": (bool, True, None),
     },
+    "credits": {"rules": (str, "", None)},
     "exchange": {
         "profiles": (str, "", None),
         "chunk_rows": (int, 20_000, _positive),
