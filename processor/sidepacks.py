@@ -114,8 +114,7 @@ def take_in(job: Any, intake: Intake) -> Any:
             findings.insert(0, unit_unknown(unit_code, title, intake.kind))
         else:
             session.expunge(unit)
-        if not any(f.severity == ERROR for f in findings):
-            findings.extend(intake.check(session, wb, records, unit))
+        findings.extend(intake.check(session, wb, records, unit))  # every problem at once, rule and store
     errors = sum(1 for f in findings if f.severity == ERROR)
     rows = sum(len(v) for v in records.values())
     status = "rejected" if errors else "accepted"

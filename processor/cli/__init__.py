@@ -55,6 +55,7 @@ def main() -> None:
 def _register() -> None:
     from processor.cli import (
         check,
+        credits,
         demo,
         exchange,
         instance,
@@ -67,7 +68,7 @@ def _register() -> None:
         units,
     )
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, credits):
         module.register(main)
 
 
