@@ -125,6 +125,10 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "issue_time": (str, "07:00", _clock_or_empty),
     },
     "numbering": {"scheme": (str, "jiangxi", _choice("jiangxi"))},
+    "workflows": {
+        "sheet_valid_days": (int, 30, _positive),
+        "status_change_levels": (list, ["county"], _review_levels),
+    },
     "reports": {
         "monthly_day": (int, 25, lambda v: None if 1 <= v <= 28 else "1～28 之间的日期"),
         "unit": (str, "", lambda v: None if v == "" or re.fullmatch(r"\d{6}", v) else "6 位单位代码或空字符串"),

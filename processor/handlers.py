@@ -24,6 +24,11 @@ HANDLERS: dict[str, str] = {
     "training-plan": "processor.credits.plan:handle_plan",
     "training-result": "processor.credits.plan:handle_result",
     "assessment": "processor.credits.assessment:handle",
+    # workflows (processor/workflows/): every request kind's form, and the confirmation sheets
+    "confirm-sheet": "processor.workflows.confirm:handle",
+    "status-change": "processor.workflows.intake:handle",
+    "transfer": "processor.workflows.intake:handle",
+    "rotation": "processor.workflows.intake:handle",
 }
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 PersonKey = tuple[str, str]  # (id_type, id_number)
 
 CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
-LIVE_STATUSES = ("active", "pending")
+LIVE_STATUSES = ("active", "pending", "absent", "rotating")  # on a school's roll (processor/workflows/kinds/common.py)
 DEFAULT_ID_TYPE = "1"
 
 # Status of a submission after ingest (see processor.store.models.Submission.status).

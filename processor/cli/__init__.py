@@ -66,9 +66,11 @@ def _register() -> None:
         run,
         template,
         units,
+        workflows,
     )
 
-    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, credits):
+    for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, workflows,
+                   credits):
         module.register(main)
 
 

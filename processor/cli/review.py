@@ -101,7 +101,8 @@ def register(group: click.Group) -> None:
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
     @config_option
     def show(id_number: str, fmt: str, config: Config) -> None:
-        """一名教师的生效记录和每一版记录的历史（哪个文件、谁报送，每级谁审核、何时、哪张回执单）。
+        """一名教师的生效记录和每一版记录的历史（哪个文件、谁报送，每级谁审核、何时、哪张回执单），以及
+        变动、调动、交流轮岗等申请的每一步（谁确认、何时、哪张确认单）。
 
         \b
         例：
@@ -124,6 +125,15 @@ def register(group: click.Group) -> None:
         for v in data["versions"]:
             steps = "；".join(f"{h['level']} {h['unit']} {h['decision']} {h['by']} {h['at']}" for h in v["history"])
             click.echo(f"  {v['category']} 第 {v['seq']} 条 [{v['state']}{'@' + v['level'] if v['level'] else ''}]：{steps}")
+        from processor.workflows.state import ACTION_NAMES, STATE_NAMES
+
+        for r in data["requests"]:
+            waiting = f"，待 {r['waiting_at']} 确认" if r["waiting_at"] else ""
+            click.echo(f"  {r['title']} {r['id']} [{STATE_NAMES.get(r['state'], r['state'])}{waiting}]")
+            for h in r["history"]:
+                click.echo(f"    {h['at']} {h['unit']} {ACTION_NAMES.get(h['action'], h['action'])}"
+                           + (f" {h['by']}" if h["by"] else "") + (f"：{h['note']}" if h["note"] else "")
+                           + (f"（确认单 {h['sheet']}）" if h["sheet"] else ""))
 
     @group.group("audit")
     def audit_group() -> None:

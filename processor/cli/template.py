@@ -79,7 +79,8 @@ def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | 
     KIND 是模板种类：teachers（教师信息采集表，全部信息类别）、new-teachers（新任教师信息采集表，
     只含基本信息和联系方式）、roster（联合工作组名单，由市、县等单位填写）、training-plan（培训计划，由教育行政部门
     或学校填写培训项目）、training-result（一个培训项目的培训结果表，用 --project 指定项目，发给培训机构）、
-    assessment（年度考核与师德考核登记表，由学校或主管部门填写）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
+    assessment（年度考核与师德考核登记表，由学校或主管部门填写）；业务申请表：status-change
+    （变动申请）、transfer（调动申请，由调入学校填写）、rotation（交流轮岗申请，由派出学校填写）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
     写明填写要求和每列的含义，每个信息类别一张表，带 * 的列必填，代码列有下拉列表，身份证件号等列已设为
     文本格式；隐藏的元数据让系统收到文件时认出模板种类、版本和单位。
 
@@ -89,9 +90,11 @@ def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | 
       tmis template new-teachers --unit 3601020001 --out 新任教师信息采集表.xlsx
       tmis template training-plan --unit 360100 --out 培训计划.xlsx
       tmis template training-result --project 3 --out 培训结果.xlsx
+      tmis template transfer --unit 3601030001 --out 调动申请表.xlsx
     """
     from processor.sidepacks import kinds_text as side_kinds
     from processor.sidepacks import pack_for_kind
+    from processor.workflows import registry
 
     if kind == "training-result":
         from processor.credits.plan import write_result_template
@@ -101,6 +104,11 @@ def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | 
         path, title, unit_name = write_result_template(config, project_id, out)
         click.echo(f"已生成培训结果表：{path}")
         click.echo(f"项目：{title}；立项单位：{unit_name}")
+        return
+    if registry.is_kind(kind) and registry.get(kind).fields:  # kinds opened by tmis itself have no form
+        if not unit_code:
+            raise TemplateError("缺少 --unit", hint="请用 --unit 指定填报单位代码，例如 --unit 3601030001。")
+        _request_form(kind, unit_code, out, config)
         return
     pack = pack_for_kind(kind) or load_pack_from_config(config)
     if kind not in pack.kinds:
@@ -114,6 +122,20 @@ def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | 
     sheets = pack.sheets_for_kind(kind)
     click.echo(f"已生成{pack.kinds[kind].get('title', kind)}：{written}")
     click.echo(f"单位：{unit_name}（{code}）；填报表 {len(sheets)} 张；模板版本 {pack.template_version}")
+
+
+def _request_form(kind_name: str, unit_code: str, out: str, config: Config) -> None:
+    """A request form (申请表) of a workflow kind, signed for the unit (needs TMIS_SIGNING_KEY)."""
+    from processor.workflows import forms, registry
+
+    kind = registry.get(kind_name)
+    code = unicodedata.normalize("NFKC", unit_code).strip()
+    unit_name = lookup_unit_name(config, code)
+    path = _output_path(out, forms.form_file_name(kind, code, unit_name))
+    written = forms.write_form(path, kind, code, unit_name, pack=load_pack_from_config(config),
+                               instance=config.get("instance", "name"))
+    click.echo(f"已生成{kind.title}表：{written}")
+    click.echo(f"单位：{unit_name}（{code}）；每行一项申请，填好后放入收件目录或发邮件报送")
 
 
 def register(group: click.Group) -> None:

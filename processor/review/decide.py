@@ -129,6 +129,7 @@ def _make_effective(session: Session, refs: list[VersionRef], changes: list[dict
                                        .order_by(Teacher.unit_code, Teacher.id)).all()
             for teacher in teachers:
                 numberer.assign(teacher)
-                teacher.status = "active"
+                if teacher.status == "pending":  # a status set by a workflow (长期离岗, 交流轮岗中 …) stays
+                    teacher.status = "active"
         session.flush()
         out.numbers = numberer.assigned

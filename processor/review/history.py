@@ -53,9 +53,11 @@ def teacher_record(session: Session, pack: Any, id_number: str) -> dict[str, Any
             "waiting_at": v.review_unit if v.review_state == "pending" else None, "history": history})
         if v.review_state == "effective":
             effective[titles.get(v.category, v.category)].append(v.data)
+    from processor.workflows.state import requests_of
+
     return {"id_number": teacher.id_number, "name": teacher.name, "unit": teacher.unit_code,
             "teacher_number": teacher.teacher_number, "status": teacher.status, "effective": dict(effective),
-            "versions": out_versions}
+            "versions": out_versions, "requests": requests_of(session, teacher.id)}
 
 
 def subtree(session: Session, code: str) -> set[str]:

@@ -25,17 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
-from processor import signing
+from processor import sheets, signing
 from processor.audit import audit
-from processor.feedback import HEAD_FILL, clean_text, is_dangerous, safe_filename
+from processor.feedback import HEAD_FILL, safe_filename
 from processor.review import xlsxfast
 from processor.review.chain import level_title
 from processor.rulepack.model import FieldSpec, RulePack, SheetSpec
@@ -46,7 +45,6 @@ from processor.store.models import (
     Teacher,
     Unit,
 )
-from processor.workbook.meta import META_SHEET, meta_items
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +64,8 @@ NEW, CORRECTION = "新增", "更正"
 ARROW = " → "
 EMPTY = "（空）"
 CHANGED_FILL = PatternFill(fill_type="solid", start_color="FFFFD8A8", end_color="FFFFD8A8")
-INPUT_FILL = PatternFill(fill_type="solid", start_color="FFFFFFCC", end_color="FFFFFFCC")
-UNLOCKED = Protection(locked=False)
+INPUT_FILL = sheets.INPUT_FILL
+UNLOCKED = sheets.UNLOCKED
 CHUNK = 500
 
 
@@ -222,38 +220,12 @@ def attach_effective(session: Session, listed: list[Listed]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- writing
-def _cell(ws: Any, value: Any, *, font: Font | None = None, fill: PatternFill | None = None,
-          unlocked: bool = False, wrap: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=clean_text(value) if isinstance(value, str) else value)
-    if isinstance(value, str):
-        cell.data_type = "s"
-        if is_dangerous(value):
-            cell.quotePrefix = True
-    if font is not None:
-        cell.font = font
-    if fill is not None:
-        cell.fill = fill
-    if unlocked:
-        cell.protection = UNLOCKED
-        cell.fill = fill or INPUT_FILL
-    if wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    return cell
-
-
-def _protect(ws: Any) -> None:
-    ws.protection.sheet = True
-    ws.protection.autoFilter = False  # filtering and sorting stay possible on a protected sheet
-    ws.protection.sort = True
-    ws.protection.formatColumns = False  # column widths may be changed
+_cell = sheets.text_cell
+_protect = sheets.protect
 
 
 def _decision_validation(ref: str) -> DataValidation:
-    dv = DataValidation(type="list", formula1=f'"{PASS},{RETURN}"', allow_blank=True, showErrorMessage=True,
-                        errorTitle="审核结果", error="请从下拉列表中选择“通过”或“退回”，或留空（暂不审核）。",
-                        showInputMessage=True, promptTitle="审核结果", prompt="通过 / 退回；留空则该记录继续待审。")
-    dv.add(ref)
-    return dv
+    return sheets.choice_validation(ref, [PASS, RETURN], DECISION)
 
 
 def _write_summary(wb: Workbook, *, sheet_id: str, unit: Unit, level: str, issued: datetime, expires: datetime,
@@ -262,16 +234,9 @@ def _write_summary(wb: Workbook, *, sheet_id: str, unit: Unit, level: str, issue
     bold = Font(bold=True)
     for col, width in zip("ABCDE", (18, 36, 12, 50, 12), strict=True):
         ws.column_dimensions[col].width = width
-    ws.append([_cell(ws, f"{instance} {KIND_TITLE}（{unit.name} {level_title(level)}）", font=Font(bold=True, size=14))])
-    ws.append([])
-    ws.append([_cell(ws, "回执单编号", font=bold), _cell(ws, sheet_id)])
-    ws.append([_cell(ws, "审核单位", font=bold), _cell(ws, f"{unit.name}（{unit.code}）")])
-    ws.append([_cell(ws, "签发时间", font=bold), _cell(ws, issued.astimezone().strftime("%Y-%m-%d %H:%M"))])
-    ws.append([_cell(ws, "有效期至", font=bold), _cell(ws, expires.astimezone().strftime("%Y-%m-%d %H:%M"))])
-    ws.append([_cell(ws, f"{REVIEWER}：", font=bold), _cell(ws, None, unlocked=True),
-               _cell(ws, "填写本单位信息管理员或系统管理员的姓名")])
-    ws.append([_cell(ws, f"{REVIEW_DATE}：", font=bold), _cell(ws, None, unlocked=True),
-               _cell(ws, "例如 2026-12-01")])
+    sheets.write_head(ws, f"{instance} {KIND_TITLE}（{unit.name} {level_title(level)}）", id_label="回执单编号",
+                      sheet_id=sheet_id, unit_label="审核单位", unit=unit, issued=issued, expires=expires,
+                      person_label=REVIEWER, date_label=REVIEW_DATE)
     ws.append([_cell(ws, "填写说明", font=bold), _cell(ws, (
         f"在各明细表（{'、'.join(detail_titles)}）逐条选择审核结果：通过，或退回并写明退回原因，可在“问题字段”中写出有问题的字段名称"
         "（多个用顿号或逗号分隔）；留空的记录继续待审，列入下一张回执单。也可在下表对整所学校作出审核结果，"
@@ -366,11 +331,7 @@ def build_sheet(pack: RulePack, unit: Unit, level: str, listed: list[Listed], sc
         width = _write_detail(wb, renderer, spec, detail_title(spec), len(ordered[spec.id]))
         big[detail_title(spec)] = (width, len(ordered[spec.id]), _detail_rows(renderer, spec, ordered[spec.id],
                                                                                 school_names))
-    hidden = wb.create_sheet(META_SHEET)
-    hidden.sheet_state = "veryHidden"
-    hidden.append(["# tmis", "本表由系统读取，请勿修改"])
-    for k, v in [*meta_items(meta), *extra.items(), ("signature", signature)]:
-        hidden.append([_cell(hidden, k), _cell(hidden, str(v))])
+    sheets.write_meta_sheet(wb, meta, extra, signature)
     listing = wb.create_sheet(ITEMS_SHEET)
     listing.sheet_state = "veryHidden"
     listing.append(list(ITEMS_HEADER))

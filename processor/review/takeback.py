@@ -16,14 +16,12 @@ not the officer's fault, and putting it back into the inbox once the key is set 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from email.utils import parseaddr
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +29,9 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from processor import signing
+from processor import sheets, signing
 from processor.audit import audit
-from processor.feedback import ReportContext, SheetStat, atomic_write_text, safe_filename, write_report
+from processor.feedback import ReportContext, SheetStat, safe_filename, write_report
 from processor.findings import ERROR, WARNING, Finding
 from processor.review import sheet as rs
 from processor.review.chain import Chain, level_title
@@ -83,43 +81,16 @@ class ReadBack:
     rows: dict[int, Decision] = field(default_factory=dict)  # version id → decision
 
 
-def _finding(sheet: str | None, row: int | None, col: int | None, rule: str, message: str, hint: str, *,
-             value: Any = None, field_code: str | None = None, severity: str = ERROR) -> Finding:
-    return Finding(sheet, row, get_column_letter(col) if col else None, field_code,
-                   None if value is None else str(value), rule, severity, message, hint)
-
-
-def _grid(wb: Any, title: str) -> list[list[Any]]:
-    return wb.get_sheet_by_name(title).to_python(skip_empty_area=False)
+_finding = sheets.finding
+_grid = sheets.grid
+_parse_date = sheets.parse_date
+_label_cell = sheets.label_cell
+_cell_pos = sheets.cell_pos
 
 
 def _parse_decision(text: str) -> str | None:
     t = fold_name(text).lstrip("0123456789-")
     return {"通过": "pass", "退回": "return"}.get(t)
-
-
-def _parse_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = cell_text(value)
-    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
-    if not m:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
-def _label_cell(grid: list[list[Any]], label: str, max_rows: int = 30) -> tuple[int, int] | None:
-    """(row index, col index) of the cell whose text is ``label`` (a trailing colon allowed)."""
-    for r, row in enumerate(grid[:max_rows]):
-        for c, value in enumerate(row):
-            if cell_text(value).rstrip("：:").strip() == label:
-                return r, c
-    return None
 
 
 class Verifier:
@@ -312,77 +283,25 @@ class Verifier:
                 self.error(rs.SUMMARY, None, None, "REVIEW-EMPTY", f"{self.name}：回执单中没有任何审核结果",
                            "请在明细表或汇总表中选择“通过”或“退回”后再发回；本回执单在有效期内仍可使用。")
             return None
-        row, col = _cell_pos(back.reviewer_cell)
-        officer = None
-        if not back.reviewer:
-            self.error(rs.SUMMARY, row, col, "REVIEW-REVIEWER-MISSING", f"{self.name}：汇总表 {back.reviewer_cell} 没有填写审核人",
-                       f"请填写{unit.name}的信息管理员或系统管理员的姓名（谁审核谁负责）。")
-        else:
-            mine = self.session.scalars(select(Officer).where(Officer.unit_code == unit.code,
-                                                              Officer.name == back.reviewer)).all()
-            deciders = [o for o in mine if o.role in DECIDERS]
-            if deciders:
-                officer = sorted(deciders, key=lambda o: DECIDERS.index(o.role))[0]
-            elif mine:
-                self.error(rs.SUMMARY, row, col, "REVIEW-REVIEWER-VIEWER",
-                           f"{self.name}：汇总表 {back.reviewer_cell} 的审核人 {back.reviewer} 是{unit.name}的"
-                           f"{ROLE_NAMES.get(mine[0].role, mine[0].role)}，只能查询，不能审核",
-                           f"请由{unit.name}的信息管理员或系统管理员审核并填写其姓名。", value=back.reviewer)
-            else:
-                elsewhere = self.session.execute(select(Unit.name, Officer.role).join(Unit, Unit.code == Officer.unit_code)
-                                                 .where(Officer.name == back.reviewer)).first()
-                where = (f"（系统中登记为{elsewhere[0]}的{ROLE_NAMES.get(elsewhere[1], elsewhere[1])}）"
-                         if elsewhere else "（系统中没有登记此人）")
-                self.error(rs.SUMMARY, row, col, "REVIEW-REVIEWER-UNIT",
-                           f"{self.name}：汇总表 {back.reviewer_cell} 的审核人 {back.reviewer} 不是{unit.name}的信息管理员"
-                           f"或系统管理员{where}", f"回执单只能由{unit.name}的信息管理员或系统管理员审核。",
-                           value=back.reviewer)
-        drow, dcol = _cell_pos(back.date_cell)
-        issued = self.sheet.issued_at if self.sheet.issued_at.tzinfo else self.sheet.issued_at.replace(tzinfo=UTC)
-        today = datetime.now(UTC).astimezone().date()
-        if back.review_date is None:
-            self.error(rs.SUMMARY, drow, dcol, "REVIEW-DATE",
-                       f"{self.name}：汇总表 {back.date_cell} 的审核日期“{back.date_text}”"
-                       + ("为空" if not back.date_text else "不是日期"), "请填写审核日期，例如 2026-12-01。",
-                       value=back.date_text or None)
-        elif not (issued.astimezone().date() - timedelta(days=1) <= back.review_date <= today + timedelta(days=1)):
-            self.error(rs.SUMMARY, drow, dcol, "REVIEW-DATE",
-                       f"{self.name}：汇总表 {back.date_cell} 的审核日期 {back.review_date} 不在回执单签发日至今天之间",
-                       "请填写实际审核的日期。", value=back.date_text)
+        officer, found = sheets.check_officer(self.session, unit, back.reviewer, file=self.name, sheet=rs.SUMMARY,
+                                              cell=back.reviewer_cell, role_word="审核人",
+                                              rule_prefix="REVIEW-REVIEWER", what="审核")
+        self.findings.extend(found)
+        self.findings.extend(sheets.check_date(back.review_date, back.date_text, issued=self.sheet.issued_at,
+                                               file=self.name, sheet=rs.SUMMARY, cell=back.date_cell,
+                                               rule="REVIEW-DATE", label="审核日期", what="回执单"))
         return officer
 
     def check_sender(self, unit: Unit) -> None:
-        if self.job.channel != "mail":
-            return
-        address = parseaddr(self.job.sender or "")[1].strip().lower()
-        emails = {e.strip().lower() for e in self.session.scalars(select(Officer.email)
-                                                                  .where(Officer.unit_code == unit.code)) if e}
-        if not address or address not in emails:
-            self.error(None, None, None, "REVIEW-SENDER",
-                       f"{self.name}：回执单来自 {address or '（未知发件人）'}，不是{unit.name}登记的人员邮箱",
-                       f"请由{unit.name}的人员用在系统中登记的邮箱发回回执单。", value=address or None)
-
-
-def _cell_pos(ref: str) -> tuple[int | None, int | None]:
-    m = re.fullmatch(r"([A-Z]+)(\d+)", ref or "")
-    if not m:
-        return None, None
-    col = 0
-    for ch in m.group(1):
-        col = col * 26 + ord(ch) - 64
-    return int(m.group(2)), col
+        self.findings.extend(sheets.check_sender(self.session, self.job, unit, rule="REVIEW-SENDER", what="回执单"))
 
 
 # ----------------------------------------------------------------------------------------------- handler
 def handle(job: Any) -> Any:
     """Handler of kind ``return-sheet``: verify, apply or refuse, report, archive."""
-    from processor.pipeline import FAILED, Outcome, quarantine_failed
-
-    try:
-        key = signing.signing_key()
-    except signing.SigningKeyMissing as exc:
-        target = quarantine_failed(job.path, job.config, f"无法核验审核回执单：{exc}", "TMIS_SIGNING_KEY not set")
-        return Outcome(FAILED, job.name, job.sha256, archived_path=target, message=str(exc))
+    key, quarantined = sheets.key_or_quarantine(job, "审核回执单")
+    if key is None:
+        return quarantined
     meta = dict(getattr(job.wb, "meta", None) or {})
     now = datetime.now(UTC)
     with Session(job.engine, expire_on_commit=False) as session, session.begin():
@@ -395,14 +314,11 @@ def handle(job: Any) -> Any:
             findings.append(_finding("_tmis", None, None, "REVIEW-SIGNATURE",
                                      f"{job.name}：回执单的签名不符：不是本系统签发的回执单，或其隐藏的签发信息被改动",
                                      "请使用本系统签发给本单位的回执单原件填写后发回。"))
-        elif sheet_row.status == "applied":
-            findings.append(_finding(None, None, None, "REVIEW-REPLAY",
-                                     f"{job.name}：回执单 {sheet_row.id} 已于 {_local(sheet_row.applied_at)} 处理过，不能重复使用",
-                                     "其中留空的记录已列入下一张回执单；请填写最新签发的回执单。"))
-        elif sheet_row.status == "expired" or _aware(sheet_row.expires_at) < now:
-            findings.append(_finding(None, None, None, "REVIEW-EXPIRED",
-                                     f"{job.name}：回执单 {sheet_row.id} 已于 {_local(sheet_row.expires_at)} 过期",
-                                     "其中的记录会列入下一张回执单，请填写新签发的回执单。"))
+        elif (late := sheets.status_refusal(
+                job.name, sheet_row.id, sheet_row.status, sheet_row.applied_at, sheet_row.expires_at, now,
+                rule_prefix="REVIEW", what="回执单", replay_hint="其中留空的记录已列入下一张回执单；请填写最新签发的回执单。",
+                expired_hint="其中的记录会列入下一张回执单，请填写新签发的回执单。")) is not None:
+            findings.append(late)
         else:
             verifier = Verifier(job, session, sheet_row, meta)
             back = verifier.read()
@@ -422,22 +338,12 @@ def handle(job: Any) -> Any:
     return outcome
 
 
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _local(ts: datetime | None) -> str:
-    return _aware(ts).astimezone().strftime("%Y-%m-%d %H:%M") if ts else ""
+_aware = sheets.aware
+_local = sheets.local_text
 
 
 def _submission(job: Any, session: Session, unit_code: str | None, status: str, now: datetime) -> Submission:
-    sub = Submission(sha256=job.sha256, original_name=job.name[:500], channel=job.channel, sender=job.sender,
-                     kind=rs.KIND, unit_code=unit_code, status=status, received_at=job.received, processed_at=now)
-    session.add(sub)
-    session.flush()
-    sub.archived_path = str(job.dirs.archive / job.received.astimezone().strftime("%Y-%m")
-                            / f"{sub.id}__{safe_filename(job.name, 150)}")
-    return sub
+    return sheets.handled_submission(job, session, rs.KIND, unit_code, status, now)  # type: ignore[no-any-return]
 
 
 def _ctx(job: Any, sub: Submission, unit: Unit | None, status: str, rows: int, stored: int,
@@ -449,10 +355,7 @@ def _ctx(job: Any, sub: Submission, unit: Unit | None, status: str, rows: int, s
                          unit_known=unit is not None)
 
 
-def _add_json(path: Path, extra: dict[str, Any]) -> None:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data.update(extra)
-    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1))
+_add_json = sheets.add_json
 
 
 def _refuse(job: Any, session: Session, sheet_row: ReturnSheet | None, unit: Unit | None, meta: dict[str, Any],

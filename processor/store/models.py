@@ -611,3 +611,101 @@ class AuditSampleItem(Base):
     result: Mapped[str | None] = mapped_column(String(10))  # match | mismatch
     field: Mapped[str] = mapped_column(String(200), default="")  # the field(s) the auditor names
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- workflows ---
+# Requests that travel between units (processor/workflows/): status changes, transfers, rotations, and the
+# kinds other areas register. Each request has a chain of confirming steps; each step is confirmed on a signed
+# confirmation sheet (确认单) issued to that unit's officers. Migration 0009.
+REQUEST_STATES = ("open", "applied", "rejected", "withdrawn")
+
+
+class WorkflowRequest(Base):
+    """One request (申请): what is asked, by whom, the chain of units that must confirm and where it stands."""
+
+    __tablename__ = "wf_requests"
+    __table_args__ = (Index("ix_wf_request_kind_state", "kind", "state"),
+                      Index("ix_wf_request_waiting", "state", "waiting_unit"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # e.g. TR-20261201-3f9a2c
+    kind: Mapped[str] = mapped_column(String(40))
+    unit_code: Mapped[str] = mapped_column(String(10), index=True)  # the unit that filed it
+    teacher_id: Mapped[int | None] = mapped_column(ForeignKey("teachers.id"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the request's fields as filed
+    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"unit", "role"}] in order
+    step: Mapped[int] = mapped_column(Integer, default=0)  # index of the step that must act next
+    waiting_unit: Mapped[str | None] = mapped_column(String(10))  # steps[step]["unit"] while open
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | applied | rejected | withdrawn
+    filed_by: Mapped[str] = mapped_column(String(100), default="")
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what applying it did
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowStep(Base):
+    """Everything that happened to a request: filed, confirmed or rejected at a step, applied (谁确认谁负责)."""
+
+    __tablename__ = "wf_steps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("wf_requests.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)  # -1: filing; 0..n-1: the confirming steps; n: applied
+    unit_code: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(20))  # filed | confirmed | rejected | applied
+    by: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the confirming unit's other inputs
+    sheet_id: Mapped[str | None] = mapped_column(String(40))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConfirmSheet(Base):
+    """A confirmation sheet (确认单) issued to one unit for requests waiting at it: open until used or expired."""
+
+    __tablename__ = "wf_sheets"
+    __table_args__ = (Index("ix_wf_sheet_unit_status", "unit_code", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | applied | expired
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    path: Mapped[str] = mapped_column(String(1000), default="")
+    signature: Mapped[str] = mapped_column(String(64), default="")
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    confirmer: Mapped[str] = mapped_column(String(100), default="")
+
+
+class ConfirmSheetItem(Base):
+    """One request listed on a confirmation sheet: its row, the step it was listed for, the hash it had."""
+
+    __tablename__ = "wf_sheet_items"
+
+    sheet_id: Mapped[str] = mapped_column(ForeignKey("wf_sheets.id"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("wf_requests.id"), primary_key=True, index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class StatusChange(Base):
+    """The history of a teacher's status (在岗, 长期离岗, 离职, 退休, 去世, 交流轮岗 …): one row per change applied."""
+
+    __tablename__ = "teacher_status_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(10))
+    old_status: Mapped[str] = mapped_column(String(20))
+    new_status: Mapped[str] = mapped_column(String(20))
+    change: Mapped[str] = mapped_column(String(20))  # the request's change code (absence, leave, retire, …)
+    effective_date: Mapped[str] = mapped_column(String(10), default="")  # YYYY-MM-DD
+    reason: Mapped[str] = mapped_column(Text, default="")
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("wf_requests.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -15,7 +15,7 @@ def print_ready(ws: Any, *, landscape: bool, title_rows: int = 0, header: str | 
     Every column on one page width (as many pages down as it takes), A4 ``landscape`` or portrait, the
     first ``title_rows`` rows repeated at the top of every page, ``header`` (or the sheet's name) at the
     top left and "第 n 页，共 m 页" at the bottom, cell grid lines printed when ``grid``."""
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.paperSize = getattr(ws, "PAPERSIZE_A4", "9")  # write-only sheets lack the constant
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0  # 0: as many pages down as needed

@@ -2,7 +2,7 @@
 audits; report_runs.period holds a credit period (YYYY-YYYY).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009 (0005 on the branch as first written; wfcore merged in brings 0009)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""The request kinds shipped with tmis (each module registers one kind at import)."""
