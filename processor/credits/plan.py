@@ -123,18 +123,19 @@ def _plan_store(config: Any, session: Session, sub: Submission, records: dict[st
         level = LEVEL_CODES[str(v["level"])]
         school = str(v.get("school") or "").strip() or None
         code = str(v["project_code"])
+        confirmer = confirm_unit_for(session, rule, level, unit.code, school)
         project = session.scalar(select(TrainingProject).where(TrainingProject.unit_code == unit.code,
                                                                TrainingProject.project_code == code))
         if project is None:
             project = TrainingProject(unit_code=unit.code, project_code=code)
             session.add(project)
+        project.confirm_unit = confirmer
         project.name = str(v["project_name"])
         project.level = level
         project.provider = str(v.get("provider") or "")
         project.hours = int(v["hours"])
         project.start_date, project.end_date = _iso(v["start_date"]), _iso(v["end_date"])
         project.school_code = school
-        project.confirm_unit = confirm_unit_for(session, rule, level, unit.code, school)
         project.remarks = str(v.get("remarks") or "")
         project.plan_submission_id, project.plan_row = sub.id, r.excel_row
         n += 1
@@ -190,8 +191,8 @@ def write_result_template(config: Any, project_id: int, out: str) -> tuple[Path,
     name = f"培训结果_{safe_filename(project.project_code, 30)}_{safe_filename(project.name, 40)}.xlsx"
     path = _output_path(out, name)
     pack = pack_for_kind(RESULT)
-    extra = {**{f"training.{k}": v for k, v in claim.items() if k != "kind"},
-             "training.signature": sign(claim, key)}
+    extra = {**{f"training_{k}": v for k, v in claim.items() if k != "kind"},
+             "training_signature": sign(claim, key)}
     written = write_template(path, pack, RESULT, claim["unit_code"], owner_name, extra_meta=extra, notes=notes)
     return written, title, owner_name
 
@@ -205,12 +206,12 @@ def _result_project(session: Session, meta: dict[str, Any]) -> tuple[TrainingPro
     except SigningKeyMissing as exc:
         return None, Finding(None, None, None, None, None, "RESULT-NO-KEY", ERROR, str(exc.message),
                              "请系统管理员设置 TMIS_SIGNING_KEY 后，把本文件重新放回收件目录。")
-    claim = {"kind": RESULT, **{k: str(meta.get(f"training.{k}", "")) for k in
+    claim = {"kind": RESULT, **{k: str(meta.get(f"training_{k}", "")) for k in
                                 ("project_id", "unit_code", "project_code", "hours")}}
     bad = Finding(None, None, None, None, claim["project_id"] or None, "RESULT-SIGNATURE", ERROR,
                   "培训结果表的项目信息缺失或被改动，无法确认是哪个培训项目的结果",
                   "请使用立项单位为本项目生成的培训结果表（tmis template training-result --project 项目编号）重新填写。")
-    if not verify(claim, str(meta.get("training.signature", "")), key) or not claim["project_id"].isdigit():
+    if not verify(claim, str(meta.get("training_signature", "")), key) or not claim["project_id"].isdigit():
         return None, bad
     project = session.get(TrainingProject, int(claim["project_id"]))
     if project is None or project.unit_code != claim["unit_code"] or str(project.hours) != claim["hours"]:
