@@ -60,6 +60,7 @@ def _register() -> None:
         exchange,
         instance,
         mail,
+        registration,
         report,
         review,
         rules_cmd,
@@ -70,7 +71,7 @@ def _register() -> None:
     )
 
     for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, workflows,
-                   credits):
+                   credits, registration):
         module.register(main)
 
 
