@@ -58,3 +58,33 @@ def fill_template(src: Path, out: Path, sheet: str, rows: list[dict[str, Any]]) 
 
 def report_json(outcome: Any) -> dict[str, Any]:
     return json.loads(Path(outcome.report_path).with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def fill_inputs(src: Path, out: Path, *, confirmer: str | None, rows: dict[str, dict[str, str]],
+                day: str | None = "today") -> Path:
+    """Fill a confirmation sheet whose inputs are the kind's own (注册结论, 核查结果 …): 确认人, 确认日期 and, for
+    each listed teacher (by 身份证件号), the given input columns by header label."""
+    from datetime import date
+
+    wb = load_workbook(src)
+    ws = wb["确认单"]
+    header = next(r for r in range(1, 30) if ws.cell(r, 1).value == "申请编号")
+    cols = {str(c.value): c.column for c in ws[header] if c.value}
+    for r in range(1, header):
+        label = ws.cell(r, 1).value
+        if label == "确认人：" and confirmer is not None:
+            ws.cell(r, 2, confirmer)
+        if label == "确认日期：" and day is not None:
+            ws.cell(r, 2, date.today().isoformat() if day == "today" else day)
+    for r in range(header + 1, ws.max_row + 1):
+        values = rows.get(str(ws.cell(r, cols["身份证件号"]).value or ""))
+        for label, value in (values or {}).items():
+            ws.cell(r, cols[label], value)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(out)
+    return out
+
+
+def sheet_of(env: Env, unit: str, title: str) -> Path:
+    """The newest confirmation sheet of kind ``title`` (学分确认, 定期注册, 随机抽查) issued to ``unit``."""
+    return sorted((env.outbox / unit).glob(f"{title}确认单_*.xlsx"), key=lambda p: p.stat().st_mtime_ns)[-1]
