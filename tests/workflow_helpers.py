@@ -5,17 +5,16 @@ them (openpyxl) and dropped into the inbox, then `tmis run --once`."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 from conftest import JIANGXI_OFFICERS, JIANGXI_UNITS, write_unit_workbook
-from openpyxl import load_workbook
 from pipeline_helpers import SCHOOL_A, Env, make_env
 from review_helpers import fill, issue, school_file, send
 
 from processor.cli import main
+from processor.workflows.demo import fill_form, fill_sheet  # noqa: F401 - filled as an officer fills them
 
 KEY = "test-signing-key-0123456789abcdef"
 SCHOOL_C_OFFICER = ("3601030001", "周红", "信息管理员", "zhouhong@xhcy.edu.cn", "13607910021")
@@ -50,51 +49,6 @@ def template(env: Env, kind: str, unit: str, out: Path) -> Path:
     result = CliRunner().invoke(main, ["template", kind, "--unit", unit, "--out", str(out),
                                        "--config", str(env.config_path)])
     assert result.exit_code == 0, result.output
-    return out
-
-
-def fill_form(src: Path, out: Path, rows: list[dict[str, Any]], *, filer: str | None, day: str | None = "today") -> Path:
-    """Fill a request form as the school's officer does: 填报人, 填报日期 and one row per request by header."""
-    wb = load_workbook(src)
-    ws = wb.worksheets[0]
-    header = next(r for r in range(1, 30) if ws.cell(r, 1).value and str(ws.cell(r, 1).value).lstrip("*") == "身份证件号")
-    cols = {str(c.value).lstrip("*"): c.column for c in ws[header] if c.value}
-    for r in range(1, header):
-        label = ws.cell(r, 1).value
-        if label == "填报人：" and filer is not None:
-            ws.cell(r, 2, filer)
-        if label == "填报日期：" and day is not None:
-            ws.cell(r, 2, date.today().isoformat() if day == "today" else day)
-    for i, row in enumerate(rows, start=header + 1):
-        for label, value in row.items():
-            ws.cell(i, cols[label], value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
-    return out
-
-
-def fill_sheet(src: Path, out: Path, *, confirmer: str | None, decisions: dict[str, tuple[str, str]] | None = None,
-               every: tuple[str, str] | None = None, day: str | None = "today") -> Path:
-    """Fill a confirmation sheet as the unit's officer does: 确认人, 确认日期, 确认结果 and 意见 by 申请编号."""
-    wb = load_workbook(src)
-    ws = wb["确认单"]
-    header = next(r for r in range(1, 30) if ws.cell(r, 1).value == "申请编号")
-    cols = {str(c.value): c.column for c in ws[header] if c.value}
-    for r in range(1, header):
-        label = ws.cell(r, 1).value
-        if label == "确认人：" and confirmer is not None:
-            ws.cell(r, 2, confirmer)
-        if label == "确认日期：" and day is not None:
-            ws.cell(r, 2, date.today().isoformat() if day == "today" else day)
-    for r in range(header + 1, ws.max_row + 1):
-        req = ws.cell(r, 1).value
-        decision = (decisions or {}).get(req) or every
-        if not req or decision is None:
-            continue
-        ws.cell(r, cols["确认结果"], decision[0])
-        ws.cell(r, cols["意见"], decision[1] or None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
     return out
 
 

@@ -59,6 +59,13 @@ def run_check(file: Path, config: Config) -> tuple[dict[str, Any], int, str | No
     try:
         # Read (behind the guards) first: nothing may parse a file before the guards have passed it.
         wb = read_workbook(file, pack, Limits.from_config(config))
+        from processor.workflows import registry
+
+        if registry.is_kind((wb.meta or {}).get("kind")):  # a request form: the workflow's own checks
+            from processor.workflows.intake import check_file
+
+            report, title = check_file(file, config, pack, dict(wb.meta))
+            return report, (EXIT_ERRORS if report["errors"] else EXIT_OK), title
         side = pack_for_kind((wb.meta or {}).get("kind"))
         if side is not None:  # a roster, training plan or result, assessment register: its own pack (rules/…)
             pack = side

@@ -17,6 +17,9 @@ from processor.credits.rule import CreditRule
 from processor.errors import InputError
 from processor.store.models import CreditEntry, Submission, Teacher, TrainingProject, Unit
 
+# Teachers no longer on any roll (离职/调出, 退休, 去世): out of credit reports and registration lists.
+GONE = ("left", "retired", "deceased")
+
 
 def milli(value: Decimal | int | float) -> int:
     return int((Decimal(str(value)) * 1000).to_integral_value())

@@ -2,7 +2,7 @@
 the unit, its teachers' credits in the period under the province's rule, and who is below the required credits.
 
 Definitions (also on the workbook's 说明 lines): teachers are those whose record is at a school below the unit
-and who have not left; credits count entries of trainings that ended in the period, capped per level and year and
+and who are still on its roll (not left, retired or deceased); credits count entries of trainings that ended in the period, capped per level and year and
 per level over the period (rules/credits); the requirement is the rule's per-cycle figure, pro rata for a period
 that is not one cycle long."""
 
@@ -20,7 +20,7 @@ from reportlab.platypus import Paragraph, Spacer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from processor.credits.bank import counted_credits, number, parse_period
+from processor.credits.bank import GONE, counted_credits, number, parse_period
 from processor.credits.rule import LEVELS, rule_for_unit
 from processor.reports import figures as fig
 from processor.reports import render as rd
@@ -53,7 +53,7 @@ def compute(conn: Any, config: Any, pack: Any, unit: str, when: CreditPeriod | N
                                              .where(u.c.level == "school"))}
     teachers = session.execute(select(Teacher.id, Teacher.id_number, Teacher.name, Teacher.teacher_number,
                                       Teacher.unit_code)
-                               .where(Teacher.unit_code.in_(list(schools)), Teacher.status != "left")
+                               .where(Teacher.unit_code.in_(list(schools)), Teacher.status.not_in(GONE))
                                .order_by(Teacher.unit_code, Teacher.id)).all() if schools else []
     counted = counted_credits(session, rule, [x.id for x in teachers], when.first, when.last)
     per_school: dict[str, dict[str, Any]] = {}

@@ -2,7 +2,7 @@
 
 Definitions (also on the workbook's 说明 lines):
 - cycle ``YYYY`` covers the years YYYY … YYYY + cycle_years − 1 of the province's rule (rules/credits);
-- due: a teacher at a school below the unit, not left, with an effective 教师资格 record (certificate type other
+- due: a teacher at a school below the unit, still on its roll (not left, retired or deceased), with an effective 教师资格 record (certificate type other
   than 0-无) whose certificate was issued before the cycle began — one line per certificate;
 - credits: the credits that count in the cycle's years (bank, caps) against ``required_credits``;
 - assessment: every year of the cycle up to this year has an annual assessment whose result is one of
@@ -24,7 +24,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from processor.credits.bank import counted_credits, number
+from processor.credits.bank import GONE, counted_credits, number
 from processor.credits.plan import CreditsError
 from processor.credits.rule import CreditRule, rule_for_unit
 from processor.feedback import safe_filename
@@ -78,7 +78,7 @@ def due(session: Session, config: Any, pack: Any, unit: str, cycle_text: str | i
     certificates = pack.tables["qualification_type"]
     rows = session.execute(
         select(Teacher, RecordVersion).join(RecordVersion, RecordVersion.teacher_id == Teacher.id)
-        .where(Teacher.unit_code.in_(list(schools)), Teacher.status != "left",
+        .where(Teacher.unit_code.in_(list(schools)), Teacher.status.not_in(GONE),
                RecordVersion.category == QUALIFICATION, RecordVersion.review_state == "effective")
         .order_by(Teacher.unit_code, Teacher.id, RecordVersion.seq)).all() if schools else []
     listed = [(t, v) for t, v in rows

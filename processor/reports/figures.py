@@ -6,7 +6,9 @@ Definitions (the same words are on each report's 说明 sheet and in docs/archit
   schools, not unreadable, received before the cut-off (the end of the month, or now for the current month);
 - schools_submitted: schools with at least one such file; teachers_received: distinct identity numbers on the
   基本信息 rows of those files; teachers_accepted: those whose 基本信息 row was stored;
-- teachers_effective, pending: 基本信息 versions by review_state now ('effective'; 'pending' per review_level);
+- teachers_effective, pending: 基本信息 versions by review_state now ('effective'; 'pending' per review_level) of
+  counted teachers: on the roll of the version's school and in post (status pending or active — not 长期离岗,
+  交流轮岗中, 离职, 退休, 去世, nor the old school's versions of a teacher transferred away; processor/workflows);
 - rows_with_errors: distinct (file, sheet, row) with an error finding, in the files received in the month;
 - on time: a school whose first file arrived by the end of day ``monthly_day`` of the month.
 The total row is the sum of the unit rows."""
@@ -27,6 +29,7 @@ from processor.store.models import (
     RecordVersion,
     ReportFact,
     Submission,
+    Teacher,
     Unit,
 )
 from processor.store.models import Finding as FindingRow
@@ -34,6 +37,13 @@ from processor.store.models import IntakePerson as IP
 
 TEACHER_KINDS = ("teachers", "new-teachers")
 LIVE = ("pending", "effective")
+COUNTED = ("pending", "active")  # Teacher.status of the teachers the figures count (in post)
+
+
+def counted_teacher(rv: Any) -> Any:
+    """Join condition of ``teachers`` onto record versions ``rv``: the version's teacher is counted, at that school."""
+    tch = Teacher.__table__
+    return and_(tch.c.id == rv.c.teacher_id, tch.c.unit_code == rv.c.unit_code, tch.c.status.in_(COUNTED))
 
 
 class ReportError(TmisError):
@@ -163,7 +173,7 @@ def progress(conn: Connection, root: str, period: Period, *, queried_at: datetim
         func.count(distinct(case((ip.c.received_at < period.start, ip.c.id_number)))),
         func.count(distinct(case((and_(ip.c.received_at < period.start, ip.c.accepted), ip.c.id_number)))),
     ).select_from(t.join(ip, ip.c.unit_code == t.c.code)).group_by(t.c.top))}
-    basic = t.join(rv, and_(rv.c.unit_code == t.c.code, rv.c.category == "basic"))
+    basic = t.join(rv, and_(rv.c.unit_code == t.c.code, rv.c.category == "basic")).join(Teacher.__table__, counted_teacher(rv))
     effective = _grouped(conn, select(t.c.top, func.count(distinct(rv.c.teacher_id))).select_from(basic).where(
         rv.c.review_state == "effective").group_by(t.c.top))
     pending: dict[str, dict[str, int]] = defaultdict(dict)
@@ -274,7 +284,7 @@ def composition(conn: Connection, root: str, pack: Any, *, at_year: int) -> dict
     t = subtree(root)
     rv, rf = RecordVersion.__table__, ReportFact.__table__
     in_scope = rv.c.unit_code.in_(select(t.c.code))
-    current = select(func.max(rv.c.id).label("vid")).where(
+    current = select(func.max(rv.c.id).label("vid")).select_from(rv.join(Teacher.__table__, counted_teacher(rv))).where(
         rv.c.category == "basic", rv.c.review_state.in_(LIVE), in_scope).group_by(rv.c.teacher_id).subquery()
     prefix = func.substr(rf.c.unit_code, 1, 2)
     dims: dict[str, dict[str, int]] = {k: defaultdict(int) for k in
@@ -296,7 +306,7 @@ def composition(conn: Connection, root: str, pack: Any, *, at_year: int) -> dict
             ("subject", "teaching", rf.c.subject, "teach_course", func.min)):
         live = rv.c.review_state.in_(LIVE)
         per_teacher = (select(rf.c.teacher_id, pick(column).label("v"))
-                       .select_from(rf.join(rv, rv.c.id == rf.c.version_id))
+                       .select_from(rf.join(rv, rv.c.id == rf.c.version_id).join(Teacher.__table__, counted_teacher(rv)))
                        .where(rf.c.category == category, live, in_scope, column.is_not(None), column != "0")
                        .group_by(rf.c.teacher_id).subquery())
         counted = 0

@@ -280,7 +280,8 @@ class Verifier:
                        "请使用本系统签发的确认单原件填写，不要插入、删除或移动行和列。")
             return None
         ids = [item[1] for item in items]
-        self.requests = {r.id: r for r in self.session.scalars(select(WorkflowRequest).where(WorkflowRequest.id.in_(ids)))}
+        self.requests = {r.id: r for r in self.session.scalars(select(WorkflowRequest).where(WorkflowRequest.id.in_(ids))
+                                                               .order_by(WorkflowRequest.id).with_for_update())}
         codes = {r.unit_code for r in self.requests.values()}
         unit_names = dict(self.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(sorted(codes)))).all())
         n_shown = len(head) - len(self.kind.inputs)
@@ -399,7 +400,8 @@ def handle(job: Any) -> Any:
     now = datetime.now(UTC)
     with Session(job.engine, expire_on_commit=False) as session, session.begin():
         findings: list[Finding] = []
-        sheet = session.get(ConfirmSheet, meta.get("sheet_id") or "")
+        # locked (PostgreSQL) so that two workers never apply the same sheet, or two copies for one request, at once
+        sheet = session.get(ConfirmSheet, meta.get("sheet_id") or "", with_for_update=True)
         unit = session.get(Unit, meta.get("unit_code") or "")
         outcome = None
         if not signing.verify(signed_payload(meta), meta.get("signature", ""), key) or sheet is None or unit is None \

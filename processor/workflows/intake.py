@@ -11,6 +11,7 @@ Otherwise every row opens a request in one transaction and the first confirmatio
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,70 @@ from processor.workflows.registry import RequestKind, RowCheck
 ACCEPTED, REJECTED = "accepted", "rejected"
 
 
+@dataclass
+class Verified:
+    """A filled form checked: the filing unit and officer, the rows that can become requests, the findings."""
+
+    unit: Unit | None
+    filer: Any
+    rows: int
+    checked: list[Any] = field(default_factory=list)  # (FormRow, Filed)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.filer is not None and not any(f.severity == ERROR for f in self.findings)
+
+
+def verify_form(session: Session, job: Any, kind: RequestKind, meta: dict[str, Any], key: bytes,
+                now: datetime) -> Verified:
+    """Every check of a filled form against the store, changing nothing (``job``: path, name, config, pack,
+    channel, sender). Used by the handler and by ``tmis check``."""
+    title = forms.form_title(kind)
+    unit = session.get(Unit, meta.get("unit_code") or "")
+    out = Verified(unit, None, 0)
+    if not signing.verify(forms.signed_payload(meta), meta.get("signature", ""), key) or unit is None:
+        out.findings.append(sheets.finding("_tmis", None, None, "WF-SIGNATURE",
+                                           f"{job.name}：{kind.title}表的签名不符：不是本系统生成的申请表，或其隐藏信息被改动",
+                                           f"请用 tmis template {kind.kind} --unit 本单位代码 生成申请表，填写后报送。"))
+        return out
+    if unit.level not in kind.filer_levels:
+        out.findings.append(sheets.finding(None, None, None, "WF-UNIT-LEVEL",
+                                           f"{job.name}：{unit.name}是{LEVEL_NAMES.get(unit.level, unit.level)}单位，不能提出{kind.title}",
+                                           f"{kind.title}由{'、'.join(LEVEL_NAMES.get(x, x) for x in kind.filer_levels)}提出。"))
+        return out
+    filled = forms.read_form(job.path, kind, job.name, job.pack)
+    out.rows = len(filled.rows)
+    out.findings.extend(filled.findings)
+    if filled.filer is None:
+        if not filled.findings:
+            out.findings.append(sheets.finding(title, None, None, "WF-LAYOUT", f"{job.name}：{title}中找不到“{forms.FILER}”",
+                                               f"请使用 tmis template {kind.kind} 生成的申请表填写。"))
+        return out
+    out.filer, found = sheets.check_officer(session, unit, filled.filer.text, file=job.name, sheet=title,
+                                            cell=filled.filer.cell, role_word=forms.FILER, rule_prefix="WF-FILER",
+                                            what="填报")
+    out.findings.extend(found)
+    issued = datetime.fromisoformat(meta["issued_at"]) if meta.get("issued_at") else now
+    out.findings.extend(sheets.check_date(filled.day, filled.date_text, issued=issued, file=job.name, sheet=title,
+                                          cell=filled.date_cell, rule="WF-DATE", label=forms.FILE_DATE, what="申请表"))
+    out.findings.extend(sheets.check_sender(session, job, unit, rule="WF-SENDER", what=f"{kind.title}表"))
+    if not filled.rows and not out.findings:
+        out.findings.append(sheets.finding(title, None, None, "WF-EMPTY", f"{job.name}：{title}中没有填写任何申请",
+                                           "请在表头下逐行填写后重新报送。"))
+    bad_rows = {f.row for f in filled.findings}
+    for row in filled.rows:
+        if row.row in bad_rows:
+            continue
+        ctx = RowCheck(session, job.config, unit, row.values, title, row.row, row.columns, job.name)
+        result = kind.check(ctx)
+        out.findings.extend(ctx.errors)
+        if result is not None and not ctx.errors:
+            out.checked.append((row, result))
+    _no_twice(job.name, title, out.checked, out.findings)
+    return out
+
+
 def handle(job: Any) -> Any:
     """Handler of a request form (kind = a registered request kind)."""
     from processor.pipeline import move_file
@@ -38,55 +103,38 @@ def handle(job: Any) -> Any:
     if key is None:
         return quarantined
     now = datetime.now(UTC)
-    title = forms.form_title(kind)
     with Session(job.engine, expire_on_commit=False) as session, session.begin():
-        unit = session.get(Unit, meta.get("unit_code") or "")
-        findings: list[Finding] = []
-        filled: forms.FilledForm | None = None
-        filer = None
-        checked: list[Any] = []
-        if not signing.verify(forms.signed_payload(meta), meta.get("signature", ""), key) or unit is None:
-            findings.append(sheets.finding("_tmis", None, None, "WF-SIGNATURE",
-                                           f"{job.name}：{kind.title}表的签名不符：不是本系统生成的申请表，或其隐藏信息被改动",
-                                           f"请用 tmis template {kind.kind} --unit 本单位代码 生成申请表，填写后报送。"))
-        elif unit.level not in kind.filer_levels:
-            findings.append(sheets.finding(None, None, None, "WF-UNIT-LEVEL",
-                                           f"{job.name}：{unit.name}是{LEVEL_NAMES.get(unit.level, unit.level)}单位，不能提出{kind.title}",
-                                           f"{kind.title}由{'、'.join(LEVEL_NAMES.get(x, x) for x in kind.filer_levels)}提出。"))
+        v = verify_form(session, job, kind, meta, key, now)
+        if v.ok:
+            outcome = _open(job, session, kind, v.unit, v.filer, v.checked, v.findings, now)
         else:
-            filled = forms.read_form(job.path, kind, job.name, job.pack)
-            findings.extend(filled.findings)
-            if filled.filer is not None:
-                filer, found = sheets.check_officer(session, unit, filled.filer.text, file=job.name, sheet=title,
-                                                    cell=filled.filer.cell, role_word=forms.FILER,
-                                                    rule_prefix="WF-FILER", what="填报")
-                findings.extend(found)
-                issued = datetime.fromisoformat(meta["issued_at"]) if meta.get("issued_at") else now
-                findings.extend(sheets.check_date(filled.day, filled.date_text, issued=issued, file=job.name,
-                                                  sheet=title, cell=filled.date_cell, rule="WF-DATE",
-                                                  label=forms.FILE_DATE, what="申请表"))
-            findings.extend(sheets.check_sender(session, job, unit, rule="WF-SENDER", what=f"{kind.title}表"))
-            if not filled.rows and not findings:
-                findings.append(sheets.finding(title, None, None, "WF-EMPTY", f"{job.name}：{title}中没有填写任何申请",
-                                               "请在表头下逐行填写后重新报送。"))
-            bad_rows = {f.row for f in filled.findings}
-            for row in filled.rows:
-                if row.row in bad_rows:
-                    continue
-                ctx = RowCheck(session, job.config, unit, row.values, title, row.row, row.columns, job.name)
-                result = kind.check(ctx)
-                findings.extend(ctx.errors)
-                if result is not None and not ctx.errors:
-                    checked.append((row, result))
-            _no_twice(job.name, title, checked, findings)
-        errors = [f for f in findings if f.severity == ERROR]
-        if errors or filer is None:
-            outcome = _refuse(job, session, kind, unit, findings, now, rows=len(filled.rows) if filled else 0)
-        else:
-            outcome = _open(job, session, kind, unit, filer, checked, findings, now)
+            outcome = _refuse(job, session, kind, v.unit, v.findings, now, rows=v.rows)
     target = move_file(job.path, outcome.archived_path)
     outcome.archived_path = target
     return outcome
+
+
+def check_file(path: Path, config: Any, pack: Any, meta: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``tmis check`` of a filled request form: every check the handler makes, against the store, storing
+    nothing. Returns the JSON report (the contract's keys) and the form's title."""
+    from types import SimpleNamespace
+
+    from processor.store.db import open_store
+
+    kind = registry.get(meta.get("kind", ""))
+    key = signing.signing_key()
+    job = SimpleNamespace(path=path, name=path.name, config=config, pack=pack, channel="inbox", sender="")
+    engine = open_store(config)
+    try:
+        with Session(engine) as session:
+            v = verify_form(session, job, kind, meta, key, datetime.now(UTC))
+            session.rollback()
+    finally:
+        engine.dispose()
+    errors = sum(f.severity == ERROR for f in v.findings)
+    return ({"file": str(path), "kind": kind.kind, "unit": meta.get("unit_code"), "rows": v.rows, "errors": errors,
+             "warnings": len(v.findings) - errors, "findings": [f.to_dict() for f in v.findings]},
+            f"{kind.title}表")
 
 
 def _no_twice(name: str, title: str, checked: list[Any], findings: list[Finding]) -> None:

@@ -135,3 +135,31 @@ def open_of(session: Session, teacher_id: int, kinds: tuple[str, ...], pred: Any
         if pred is None or pred(req):
             return req
     return None
+
+
+def add_record(session: Session, config: Any, pack: Any, teacher: Teacher, category: str, data: dict[str, Any], *,
+               unit_code: str, submission_id: int, now: datetime, replace_none: bool = True) -> int:
+    """A new record of ``category`` for the teacher (the next seq; a lone 0-无 row's place when
+    ``replace_none``), pending review at the school's first step like a school's own filing. Returns its id."""
+    versions = session.execute(select(RecordVersion.seq, RecordVersion.data).where(
+        RecordVersion.teacher_id == teacher.id, RecordVersion.category == category,
+        RecordVersion.review_state.in_(("pending", "effective")))).all()
+    seqs = {seq for seq, _d in versions}
+    type_field = next((f.code for f in pack.sheets[category].input_fields if f.table), None) if category in pack.sheets else None
+    only_none = bool(versions) and type_field is not None and all(
+        str((d or {}).get(type_field)) in ("0", "00") for _s, d in versions)
+    seq = 1 if not versions or (replace_none and only_none) else max(seqs) + 1
+    step = entry_step(session, config, unit_code)
+    row = {"teacher_id": teacher.id, "category": category, "seq": seq, "unit_code": unit_code,
+           "submission_id": submission_id, "source_sheet": pack.sheets[category].name if category in pack.sheets else "",
+           "source_row": 0, "data": data, "review_state": "pending",
+           "review_level": step.level if step else "school", "review_unit": step.unit_code if step else None,
+           "level_since": now}
+    (vid,) = session.execute(insert(RecordVersion).returning(RecordVersion.id, sort_by_parameter_order=True),
+                             [row]).scalars()
+    record_facts(session, [vid], [row])
+    if step is None:
+        from processor.review.intake import settle_unreviewed
+
+        settle_unreviewed(session, config, pack, submission_id)
+    return int(vid)
