@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -191,7 +192,7 @@ def register(group: click.Group) -> None:
 
         credit_files = [directory] if directory.suffix == ".toml" and directory.is_file() else []
         if directory.is_dir() and not (directory / "pack.toml").exists() and not (directory / "overlay.toml").exists():
-            credit_files = sorted(p for p in directory.glob("*.toml"))
+            credit_files = sorted(p for p in directory.glob("*.toml") if re.fullmatch(r"\d{6}", p.stem))
         if credit_files:
             for path in credit_files:
                 rule = load_rule(path)

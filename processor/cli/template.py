@@ -112,7 +112,9 @@ def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | 
         return
     pack = pack_for_kind(kind) or load_pack_from_config(config)
     if kind not in pack.kinds:
-        raise TemplateError(f"未知的模板种类“{kind}”", hint=f"可用的种类：{kinds_text(pack)}、{side_kinds()}。")
+        forms = "、".join(k.kind for k in registry.all_kinds() if k.fields)
+        raise TemplateError(f"未知的模板种类“{kind}”",
+                            hint=f"可用的种类：{kinds_text(pack)}、{side_kinds()}；业务申请表：{forms}。")
     if not unit_code:
         raise TemplateError("缺少 --unit", hint="请用 --unit 指定填报单位代码，例如 --unit 3601020001。")
     code = unicodedata.normalize("NFKC", unit_code).strip()
