@@ -360,3 +360,21 @@ def test_a_bad_period_is_refused_with_the_fix(env: Env) -> None:
     result = cli(env, "report", "credits", "--unit", "360102", "--period", "2025")
     assert result.exit_code == 2
     assert "期间“2025”的格式不对" in result.output and "--period 2021-2025" in result.output
+
+
+def test_plan_to_credits_on_both_databases(store_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
+    env = effective_env(store_instance, tmp_path, schools=(SCHOOL_A,), n=2)
+    try:
+        assert _plan(env, tmp_path).status == "accepted"
+        project = _project(env, "DH-2026-01")
+        assert _results(env, tmp_path, project.id, _result_rows(env, (SCHOOL_A[0], 0, 40, "是"),
+                                                                (SCHOOL_A[0], 1, 30, "是"))).status == "accepted"
+        sheet = _sheet(env)
+        assert send(env, fill_sheet(sheet, tmp_path / "确认" / sheet.name, confirmer="王磊",
+                                    every=("确认", ""))).status == "applied"
+        assert [_credits(env, p.id_number)["total"] for p in env.persons[SCHOOL_A[0]]] == [40, 30]
+        with Session(env.engine) as s:
+            assert s.scalars(select(TrainingResult.status)).all() == ["confirmed"]
+    finally:
+        env.engine.dispose()

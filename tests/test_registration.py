@@ -199,3 +199,24 @@ def test_the_assessment_register_refuses_a_teacher_of_another_unit(env: Env, tmp
     assert out.status == "rejected"
     (hit,) = report_json(out)["findings"]
     assert (hit["rule"], hit["column"], hit["row"]) == ("ASSESS-TEACHER-OUTSIDE", "A", 2)
+
+
+def test_registration_issue_and_decision_on_both_databases(store_instance: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
+    env = effective_env(store_instance, tmp_path, n=2)
+    try:
+        data = _due(env)
+        first = data["teachers"][0]
+        issued = json.loads(cli(env, "registration", "issue", "--unit", "360102", "--cycle", "2021",
+                                "--format", "json").stdout)
+        again = json.loads(cli(env, "registration", "issue", "--unit", "360102", "--cycle", "2021",
+                               "--format", "json").stdout)
+        assert again["opened"] == [] and len(issued["opened"]) == data["due"]  # nothing opened twice
+        sheet = Path(issued["sheets"][0]["path"])
+        out = send(env, fill_inputs(sheet, tmp_path / "注册" / sheet.name, confirmer="王磊",
+                                    rows={first["id_number"]: {"注册结论": "暂缓注册", "意见": "周期内学分不足"}}))
+        assert out.status == "applied", report_json(out)["findings"]
+        assert {t["id_number"]: t["decision"] for t in _due(env)["teachers"]}[first["id_number"]] == "暂缓注册"
+    finally:
+        env.engine.dispose()

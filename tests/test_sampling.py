@@ -162,3 +162,21 @@ def test_sampling_a_school_is_refused_with_the_reason(env: Env) -> None:
     result = cli(env, "audit", "sample", "--unit", SCHOOL_A[0], "--schools", "1", "--teachers", "1")
     assert result.exit_code == 2
     assert "抽查要由其上级教育行政部门发起" in result.output
+
+
+def test_sample_checked_and_published_on_both_databases(store_instance: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
+    env = effective_env(store_instance, tmp_path, schools=(SCHOOL_A, SCHOOL_B), n=2)
+    try:
+        data = _sample(env, "--schools", "2", "--teachers", "1", "--seed", "pg")
+        sheet = Path(data["sheets"][0]["path"])
+        rows = {t["id_number"]: {"核查结果": "一致"} for s in data["schools"] for t in s["teachers"]}
+        out = send(env, fill_inputs(sheet, tmp_path / "核查" / sheet.name, confirmer="赵敏", rows=rows))
+        assert out.status == "applied", report_json(out)["findings"]
+        with Session(env.engine) as s:
+            sample = s.get(AuditSample, data["sample"])
+            assert sample.status == "checked" and sample.files["corrections"] == {}
+        assert all(Path(p).exists() for p in sample.files["bulletin"])
+    finally:
+        env.engine.dispose()
