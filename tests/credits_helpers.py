@@ -45,16 +45,10 @@ def template(env: Env, kind: str, path: Path, *args: str) -> Path:
 
 
 def fill_template(src: Path, out: Path, sheet: str, rows: list[dict[str, Any]]) -> Path:
-    """Fill the data sheet of a template by header label (a leading * ignored), one dict per row."""
-    wb = load_workbook(src)
-    ws = wb[sheet]
-    cols = {str(c.value).lstrip("*"): c.column for c in ws[1] if c.value}
-    for i, row in enumerate(rows, start=2):
-        for label, value in row.items():
-            ws.cell(i, cols[label], value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
-    return out
+    """Fill the data sheet of a template by header label, one dict per row (processor.credits.demo.fill_rows)."""
+    from processor.credits.demo import fill_rows
+
+    return fill_rows(src, out, sheet, rows)
 
 
 def report_json(outcome: Any) -> dict[str, Any]:

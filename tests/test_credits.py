@@ -378,3 +378,16 @@ def test_plan_to_credits_on_both_databases(store_instance: Path, tmp_path: Path,
             assert s.scalars(select(TrainingResult.status)).all() == ["confirmed"]
     finally:
         env.engine.dispose()
+
+
+def test_a_plan_resent_whole_with_a_new_project_keeps_the_projects_with_results(env: Env, tmp_path: Path) -> None:
+    assert _plan(env, tmp_path).status == "accepted"
+    project = _project(env, "DH-2026-01")
+    assert _results(env, tmp_path, project.id, _result_rows(env, (SCHOOL_A[0], 0, 40, "是"))).status == "accepted"
+    added = {**PLAN_ROWS[0], "项目编号": "DH-2026-03", "项目名称": "东湖区班主任培训", "学时": 24}
+    out = _plan(env, tmp_path, [*PLAN_ROWS, added], name="培训计划_增补.xlsx")
+    assert out.status == "accepted", report_json(out)["findings"]
+    with Session(env.engine) as s:
+        kept = {p.project_code: (p.hours, p.plan_row) for p in s.scalars(select(TrainingProject))}
+    assert kept == {"DH-2026-01": (40, 2), "DH-2026-02": (50, 3), "DH-2026-03": (24, 4)}
+    assert _project(env, "DH-2026-01").plan_submission_id != _project(env, "DH-2026-03").plan_submission_id

@@ -25,7 +25,9 @@ class CreditsDemo:
     example: str = ""
 
 
-def _fill(src: Path, out: Path, sheet: str, rows: list[dict[str, Any]]) -> Path:
+def fill_rows(src: Path, out: Path, sheet: str, rows: list[dict[str, Any]]) -> Path:
+    """Fill the data sheet of a template by header label (a leading * ignored), one dict per row, as a person
+    types them (the demo and the tests)."""
     from openpyxl import load_workbook
 
     wb = load_workbook(src)
@@ -34,6 +36,7 @@ def _fill(src: Path, out: Path, sheet: str, rows: list[dict[str, Any]]) -> Path:
     for i, row in enumerate(rows, start=2):
         for label, value in row.items():
             ws.cell(i, cols[label], value)
+    out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
     return out
 
@@ -64,7 +67,7 @@ def run_credits_demo(config: Any, engine: Any, pack: Any, intake: Any, work: Pat
     plan = write_template(work / "培训计划表.xlsx", pack_for_kind("training-plan"), "training-plan", county.code,
                           county.name)
     code = f"{county.code}-{year}-01"
-    filled = _fill(plan, work / f"培训计划_{county.name}.xlsx", "培训项目", [
+    filled = fill_rows(plan, work / f"培训计划_{county.name}.xlsx", "培训项目", [
         {"项目编号": code, "项目名称": f"{year}年{county.name}中小学教师信息技术应用能力提升培训", "培训级别": "县级",
          "培训机构": f"{county.name}教师发展中心", "学时": 40, "开始日期": f"{year}-03-02", "结束日期": f"{year}-03-20"}])
     shutil.move(str(filled), str(config.inbox / filled.name))
@@ -75,7 +78,7 @@ def run_credits_demo(config: Any, engine: Any, pack: Any, intake: Any, work: Pat
         return out
     out.project = f"第 {project.id} 号 {project.name}"
     result, _title, _owner = write_result_template(config, project.id, str(work / "培训结果表.xlsx"))
-    filled = _fill(result, work / f"培训结果_{code}.xlsx", "培训结果", rows)
+    filled = fill_rows(result, work / f"培训结果_{code}.xlsx", "培训结果", rows)
     shutil.move(str(filled), str(config.inbox / filled.name))
     intake.run_once()
     sheets = sorted((config.outbox / county.code).glob("学分确认确认单_*.xlsx"), key=lambda p: p.stat().st_mtime_ns)

@@ -106,13 +106,25 @@ def _plan_check(config: Any, session: Session, wb: Any, records: dict[str, list[
         code = str(v.get("project_code") or "")
         existing = session.scalar(select(TrainingProject).where(TrainingProject.unit_code == unit.code,
                                                                 TrainingProject.project_code == code))
-        if existing is not None and session.scalar(
-                select(TrainingResult.id).where(TrainingResult.project_id == existing.id,
-                                                TrainingResult.status != "refused").limit(1)):
+        if existing is not None and _has_results(session, existing) and _changed(existing, v, level):
             out.append(cell_finding(wb, "plan", r.excel_row, "project_code", code, "TRAIN-PLAN-HAS-RESULTS",
                                     f"项目“{code}”（第 {existing.id} 号项目）已收到培训结果，不能再修改",
-                                    "已有培训结果的项目保持不变：请删除本行，或为新的项目另编一个项目编号。"))
+                                    "已有培训结果的项目保持原样（照原样列出或删除本行均可），新的项目请另编一个项目编号。"))
     return out
+
+
+def _has_results(session: Session, project: TrainingProject) -> bool:
+    return session.scalar(select(TrainingResult.id).where(TrainingResult.project_id == project.id,
+                                                          TrainingResult.status != "refused").limit(1)) is not None
+
+
+def _changed(project: TrainingProject, v: dict[str, Any], level: str | None) -> bool:
+    """Whether a plan row says something else about a kept project (a plan re-sent whole, with new projects
+    added, repeats the old ones unchanged)."""
+    return (project.name, project.level, project.provider, project.hours, project.start_date, project.end_date,
+            project.school_code or None) != (str(v.get("project_name") or ""), level, str(v.get("provider") or ""),
+                                             int(v.get("hours") or 0), _iso(v.get("start_date")),
+                                             _iso(v.get("end_date")), str(v.get("school") or "").strip() or None)
 
 
 def _plan_store(config: Any, session: Session, sub: Submission, records: dict[str, list[Any]], unit: Unit) -> int:
@@ -129,6 +141,8 @@ def _plan_store(config: Any, session: Session, sub: Submission, records: dict[st
         if project is None:
             project = TrainingProject(unit_code=unit.code, project_code=code)
             session.add(project)
+        elif _has_results(session, project):
+            continue  # unchanged (checked): the project keeps the plan it was first filed with
         project.confirm_unit = confirmer
         project.name = str(v["project_name"])
         project.level = level

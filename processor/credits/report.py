@@ -112,7 +112,8 @@ def render(figures: dict[str, Any], folder: Path) -> list[Path]:
     doc = rd.ReportDoc(tmp, title)
     story: list[Any] = [Paragraph(title, st["title"]), *[Paragraph(n, st["body"]) for n in _notes(figures)],
                         Spacer(1, 3 * mm), Paragraph("学分不足名单", st["h1"]),
-                        rd.pdf_table(BELOW_HEADERS, below, [w * mm for w in (40, 18, 36, 32, 16, 16, 16)]),
+                        rd.pdf_table(BELOW_HEADERS, below, [w * mm for w in (40, 18, 36, 32, 16, 16, 16)],
+                                     plain=True),
                         Paragraph("各校汇总", st["h1"]),
                         rd.pdf_table(SCHOOL_HEADERS, schools, [w * mm for w in (26, 70, 20, 30, 22)])]
     rd.build(doc, story, with_toc=False)
