@@ -255,7 +255,7 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
         block = _block_for(wb, person_sheet)
         title = counts[person_sheet].title
         bad_persons.setdefault(key, ("该人员已在其他学校有在职或待审核的记录（一人一号）",
-                                     "如属调动，请由调入学校发起调动流程；如身份证件号填错，请改正后重新报送。"))
+                                     "如属调动，请由调入学校填写调动申请表（tmis template transfer）发起调动；如身份证件号填错，请改正后重新报送。"))
         if rec.has_error and (title, rec.excel_row) in flagged:
             continue
         if (title, rec.excel_row) not in flagged:
@@ -265,7 +265,7 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
                 field="id_number", value=key[1], rule="PERSON-CONFLICT", severity=ERROR,
                 message=f"身份证件号为 {key[1]} 的人员已在{school.name if school else t.unit_code}"
                         f"（{t.unit_code}）有记录，一人只能有一条教师记录",
-                hint="如属调动，请由调入学校发起调动流程；如身份证件号填错，请改正后重新报送。"))
+                hint="如属调动，请由调入学校填写调动申请表（tmis template transfer）发起调动；如身份证件号填错，请改正后重新报送。"))
 
     # A sub-record whose number matches no 基本信息 row may belong to a person whose 基本信息 row has an error
     # (often the identity number itself): point at that row rather than saying the person is missing.

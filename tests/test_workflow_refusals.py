@@ -17,16 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from test_workflow_transfer import confirm_at, file_transfer
 from workflow_helpers import (
-    KEY,
     drop,
-    effective_teachers,
+    env_with_teachers,
     fill_form,
     fill_sheet,
     last_outcome,
     open_sheets,
     run_once,
     template,
-    workflow_env,
 )
 
 from processor.cli import main
@@ -41,10 +39,9 @@ from processor.store.models import (
 
 
 @pytest.fixture
-def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(instance, tmp_path)
-    e.persons = effective_teachers(e, tmp_path / "a", n=2, seed=61)  # type: ignore[attr-defined]
+def env(store_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """On SQLite and on PostgreSQL (the row locks of a take-back are PostgreSQL's)."""
+    e = env_with_teachers(store_instance, tmp_path, monkeypatch, n=2, seed=61)
     yield e
     e.engine.dispose()
 
@@ -186,3 +183,29 @@ def test_a_mailed_confirmation_from_a_stranger_is_refused(env: Env, tmp_path: Pa
     report = json.loads(out.report_path.with_suffix(".json").read_text(encoding="utf-8"))
     (hit,) = [f for f in report["findings"] if f["rule"] == "WF-SENDER"]
     assert "确认单来自 someone@example.com，不是浮梁县登记的人员邮箱" in hit["message"]
+
+
+def test_an_expired_confirmation_sheet_is_refused_and_the_daily_issue_sends_a_new_one(env: Env, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, time, timedelta
+
+    from sqlalchemy import update
+
+    from processor.review.schedule import run_if_due
+
+    (req,) = file_transfer(env, tmp_path, env.persons[0])["requests"]
+    (sheet,) = open_sheets(env, "360222")
+    with Session(env.engine) as s, s.begin():  # thirty days pass
+        s.execute(update(ConfirmSheet).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    hit = _refused(env, fill_sheet(sheet, tmp_path / "back" / "过期.xlsx", confirmer="郑洁", every=("同意", "")),
+                   "WF-EXPIRED")
+    assert "过期" in hit["message"]
+    evening = datetime.combine(datetime.now().astimezone().date(), time(23, 0)).astimezone()
+    run_if_due(env.engine, env.config, env.pack, now=evening)
+    with Session(env.engine) as s:
+        statuses = sorted(c.status for c in s.scalars(select(ConfirmSheet)))
+    assert statuses == ["expired", "open"]
+    fresh = open_sheets(env, "360222")[-1]
+    assert fresh != sheet
+    drop(env, fill_sheet(fresh, tmp_path / "back" / "新确认单.xlsx", confirmer="郑洁", every=("同意", "")))
+    run_once(env)
+    assert last_outcome(env)["confirmed"] == [req["id"]]

@@ -13,15 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_workflow_transfer import confirm_at
 from workflow_helpers import (
-    KEY,
     drop,
-    effective_teachers,
+    env_with_teachers,
     fill_form,
     last_outcome,
     run_once,
     teacher_json,
     template,
-    workflow_env,
 )
 
 from processor.store.models import RecordVersion, StatusChange, Teacher
@@ -29,9 +27,7 @@ from processor.store.models import RecordVersion, StatusChange, Teacher
 
 @pytest.fixture
 def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(instance, tmp_path)
-    e.persons = effective_teachers(e, tmp_path / "a", n=2, seed=71)  # type: ignore[attr-defined]
+    e = env_with_teachers(instance, tmp_path, monkeypatch, n=2, seed=71)
     yield e
     e.engine.dispose()
 
@@ -80,9 +76,13 @@ def test_a_rotation_without_change_of_relation_needs_an_end_date(env: Env, tmp_p
 
 
 def test_a_rotation_that_ends_returns_the_teacher(env: Env, tmp_path: Path) -> None:
+    from test_workflow_status import _monthly
+
     person = env.persons[0]
+    assert _monthly(env)["teachers_effective"] == 2
     file_rotation(env, tmp_path, person, "不转人事关系")
     confirm_at(env, tmp_path, "360102", "王磊")
+    assert _monthly(env)["teachers_effective"] == 1  # away on rotation: on the roll, not in the active count
     form = template(env, "status-change", SCHOOL_A[0], tmp_path / "forms" / "返岗.xlsx")
     drop(env, fill_form(form, tmp_path / "filled" / "返岗申请.xlsx", [
         {"身份证件号": person.id_number, "姓名": person.name, "变动类型": "返岗", "变动日期": "2027-07-31",
@@ -91,6 +91,7 @@ def test_a_rotation_that_ends_returns_the_teacher(env: Env, tmp_path: Path) -> N
     assert last_outcome(env)["status"] == "accepted"
     confirm_at(env, tmp_path, "360102", "王磊")
     assert _teacher(env, person.id_number).status == "active"
+    assert _monthly(env)["teachers_effective"] == 2
     with Session(env.engine) as s:
         history = [(c.old_status, c.new_status, c.change) for c in s.scalars(select(StatusChange).order_by(StatusChange.id))]
     assert history == [("active", "rotating", "rotation"), ("rotating", "active", "return")]

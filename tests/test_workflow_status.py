@@ -11,9 +11,8 @@ from pipeline_helpers import SCHOOL_A, Env
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from workflow_helpers import (
-    KEY,
     drop,
-    effective_teachers,
+    env_with_teachers,
     fill_form,
     fill_sheet,
     last_outcome,
@@ -21,7 +20,6 @@ from workflow_helpers import (
     run_once,
     teacher_json,
     template,
-    workflow_env,
 )
 
 from processor.store.models import StatusChange, Teacher, WorkflowRequest
@@ -29,9 +27,7 @@ from processor.store.models import StatusChange, Teacher, WorkflowRequest
 
 @pytest.fixture
 def env(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
-    e = workflow_env(instance, tmp_path)
-    e.persons = effective_teachers(e, tmp_path, n=3, seed=41)  # type: ignore[attr-defined]
+    e = env_with_teachers(instance, tmp_path, monkeypatch, n=3, seed=41)
     yield e
     e.engine.dispose()
 
@@ -156,3 +152,16 @@ def test_tmis_check_runs_the_form_checks_without_storing(env: Env, tmp_path: Pat
         "WF-VALUE", "变动申请", 9, "D", "2026-13-01")
     with Session(env.engine) as s:
         assert s.scalars(select(WorkflowRequest)).all() == []
+
+
+def test_teacher_show_prints_each_step_of_a_request(env: Env, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from processor.cli import main
+
+    person = env.persons[0]
+    (request,) = _file_leave(env, tmp_path, person)["requests"]
+    result = CliRunner().invoke(main, ["teacher", "show", person.id_number, "--config", str(env.config_path)])
+    assert result.exit_code == 0, result.output
+    assert f"变动申请 {request['id']} [办理中，待 360102 确认]" in result.output
+    assert f"{SCHOOL_A[0]} 提出申请 张伟" in result.output

@@ -33,6 +33,18 @@ def workflow_env(config_path: Path, tmp_path: Path) -> Env:
     return make_env(config_path, units)
 
 
+def env_with_teachers(config_path: Path, tmp_path: Path, monkeypatch: Any, *, n: int, seed: int,
+                      **environ: str) -> Env:
+    """The workflow instance (signing key set, ``environ`` overrides) with ``n`` effective teachers at
+    南昌市第一中学 as ``env.persons``."""
+    monkeypatch.setenv("TMIS_SIGNING_KEY", KEY)
+    env = workflow_env(config_path, tmp_path)
+    if environ:
+        env.reload(**environ)
+    env.persons = effective_teachers(env, tmp_path / "a", n=n, seed=seed)  # type: ignore[attr-defined]
+    return env
+
+
 def effective_teachers(env: Env, tmp_path: Path, n: int = 3, seed: int = 5,
                        school: tuple[str, str] = SCHOOL_A) -> list[Any]:
     """Teachers of ``school`` sent, reviewed by the county and effective (numbered)."""

@@ -128,11 +128,18 @@ def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | 
 
 def _request_form(kind_name: str, unit_code: str, out: str, config: Config) -> None:
     """A request form (申请表) of a workflow kind, signed for the unit (needs TMIS_SIGNING_KEY)."""
+    from processor.store.models import LEVEL_NAMES
+    from processor.units import level_of
     from processor.workflows import forms, registry
 
     kind = registry.get(kind_name)
     code = unicodedata.normalize("NFKC", unit_code).strip()
     unit_name = lookup_unit_name(config, code)
+    level = level_of(code)
+    if level not in kind.filer_levels:
+        raise TemplateError(f"{unit_name}（{code}）是{LEVEL_NAMES.get(level or '', '其他')}单位，不能提出{kind.title}",
+                            hint=f"{kind.title}表由{'、'.join(LEVEL_NAMES.get(x, x) for x in kind.filer_levels)}生成和填写"
+                                 "（调动申请由调入学校提出，交流轮岗申请由派出学校提出）。")
     path = _output_path(out, forms.form_file_name(kind, code, unit_name))
     written = forms.write_form(path, kind, code, unit_name, pack=load_pack_from_config(config),
                                instance=config.get("instance", "name"))

@@ -71,8 +71,13 @@ def run_if_due(engine: Engine, config: Any, pack: Any, now: datetime | None = No
         if not due(session, config, now):
             return None
     sheets = issue_sheets(engine, config, pack, now=now, actor="schedule")
+    from processor.workflows.confirm import issue_waiting
+
     with Session(engine) as session, session.begin():
-        audit(session, "schedule", ACTION, "return_sheet", "", {"sheets": [s.sheet_id for s in sheets]})
+        # workflow requests whose confirmation sheet expired get a fresh one the same morning
+        confirm_sheets = issue_waiting(session, config, now=now)
+        audit(session, "schedule", ACTION, "return_sheet", "", {"sheets": [s.sheet_id for s in sheets],
+                                                                "confirm_sheets": [s.sheet_id for s in confirm_sheets]})
     for s in sheets:
         log.info("return sheet %s issued to %s (%d versions): %s", s.sheet_id, s.unit_code, s.versions, s.path)
     return sheets

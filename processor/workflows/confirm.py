@@ -246,6 +246,7 @@ class Verifier:
         self.name = job.name
         self.findings: list[Finding] = []
         self.requests: dict[str, WorkflowRequest] = {}
+        self.teachers: dict[int, Teacher] = {}
 
     def error(self, *args: Any, **kwargs: Any) -> None:
         self.findings.append(sheets.finding(*args, **kwargs))
@@ -282,6 +283,10 @@ class Verifier:
         ids = [item[1] for item in items]
         self.requests = {r.id: r for r in self.session.scalars(select(WorkflowRequest).where(WorkflowRequest.id.in_(ids))
                                                                .order_by(WorkflowRequest.id).with_for_update())}
+        teacher_ids = sorted({r.teacher_id for r in self.requests.values() if r.teacher_id})
+        # held here so that the session's identity map keeps them: every later get() is then free
+        self.teachers = {t.id: t for i in range(0, len(teacher_ids), 500) for t in self.session.scalars(
+            select(Teacher).where(Teacher.id.in_(teacher_ids[i:i + 500])))}
         codes = {r.unit_code for r in self.requests.values()}
         unit_names = dict(self.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(sorted(codes)))).all())
         n_shown = len(head) - len(self.kind.inputs)
@@ -496,8 +501,8 @@ def _apply(job: Any, session: Session, sheet: ConfirmSheet, unit: Unit, kind: Re
                                              confirmed, rejected, applied, pending, now, sub.id))
         session.flush()
     issued = issue_waiting(session, job.config, now=now)
-    for req_id in rejected + applied:
-        notify_filer(session, job.config, verifier.requests[req_id], now=now)
+    notify_filers(session, job.config, [verifier.requests[r] for r in rejected + applied], by=officer.name, unit=unit,
+                  sheet_id=sheet.id, notes={r: decided[r].note for r in rejected}, now=now)
     notes = [f"确认人：{officer.name}（{ROLE_NAMES.get(officer.role, officer.role)}），确认日期：{back.day}。",
              f"同意 {len(confirmed)} 项（其中 {len(applied)} 项已办结），不同意 {len(rejected)} 项；"
              f"暂不处理 {len(pending)} 项，已列入新的确认单。"]
@@ -517,25 +522,37 @@ def _apply(job: Any, session: Session, sheet: ConfirmSheet, unit: Unit, kind: Re
                    f"已采用：同意 {len(confirmed)} 项，不同意 {len(rejected)} 项")
 
 
-def notify_filer(session: Session, config: Any, req: WorkflowRequest, *, now: datetime) -> Path:
-    """A notice (text + JSON) in the filing unit's outbox: the request is done, or was not agreed to."""
-    kind = registry.get(req.kind)
-    teacher = session.get(Teacher, req.teacher_id) if req.teacher_id else None
-    who = f"{teacher.name}（{teacher.id_number}）" if teacher else ""
-    title = state.STATE_NAMES.get(req.state, req.state)
-    folder = unit_dir(config.outbox, req.unit_code)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{kind.title}_{title}_{req.id}"
-    lines = [f"{kind.title} {req.id}：{who}", f"结果：{title}"]
-    for s in state.requests_of(session, req.teacher_id) if req.teacher_id else []:
-        if s["id"] == req.id:
-            for h in s["history"]:
-                lines.append(f"- {h['at']} {h['unit']} {state.ACTION_NAMES.get(h['action'], h['action'])}"
-                             + (f"（{h['by']}）" if h["by"] else "") + (f"：{h['note']}" if h["note"] else ""))
-    if req.result:
-        lines.append("办理结果：" + "；".join(f"{k}：{v}" for k, v in req.result.items() if isinstance(v, (str, int))))
-    atomic_write_text(folder / f"{stem}.txt", "\n".join(lines) + "\n")
-    atomic_write_text(folder / f"{stem}.json", json.dumps(
-        {"request": req.id, "kind": req.kind, "state": req.state, "teacher": teacher.id_number if teacher else None,
-         "result": req.result, "at": now.isoformat(timespec="seconds")}, ensure_ascii=False, indent=1))
-    return folder / f"{stem}.txt"
+def notify_filers(session: Session, config: Any, reqs: list[WorkflowRequest], *, by: str, unit: Unit, sheet_id: str,
+                  notes: dict[str, str], now: datetime) -> list[Path]:
+    """One notice (text + JSON) per filing unit in its outbox: which of its requests this sheet closed — done,
+    with what it did, or not agreed to, with the reason. ``tmis request show`` has every step."""
+    by_unit: dict[str, list[WorkflowRequest]] = defaultdict(list)
+    for req in reqs:
+        by_unit[req.unit_code].append(req)
+    out = []
+    for code, items in sorted(by_unit.items()):
+        folder = unit_dir(config.outbox, code)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"申请办理结果_{now.astimezone():%Y-%m-%d}_{sheet_id}"
+        lines = [f"{unit.name}（{unit.code}）{by}在确认单 {sheet_id} 上办理了贵单位的 {len(items)} 项申请：", ""]
+        rows = []
+        for req in items:
+            kind = registry.get(req.kind)
+            teacher = session.get(Teacher, req.teacher_id) if req.teacher_id else None
+            who = f"{teacher.name}（{teacher.id_number}）" if teacher else ""
+            title = state.STATE_NAMES.get(req.state, req.state)
+            line = f"- {kind.title} {req.id} {who}：{title}"
+            if req.state == "rejected":
+                line += f"。意见：{notes.get(req.id, '')}"
+            elif req.result:
+                line += "。" + "；".join(f"{k}：{v}" for k, v in req.result.items() if isinstance(v, (str, int)) and v != "")
+            lines.append(line)
+            rows.append({"request": req.id, "kind": req.kind, "state": req.state,
+                         "teacher": teacher.id_number if teacher else None, "result": req.result})
+        lines += ["", "每项申请的每一步可用 tmis request show 申请编号 查看。"]
+        atomic_write_text(folder / f"{stem}.txt", "\n".join(lines) + "\n")
+        atomic_write_text(folder / f"{stem}.json", json.dumps(
+            {"sheet_id": sheet_id, "unit": unit.code, "by": by, "at": now.isoformat(timespec="seconds"),
+             "requests": rows}, ensure_ascii=False, indent=1))
+        out.append(folder / f"{stem}.txt")
+    return out

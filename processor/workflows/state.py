@@ -93,11 +93,13 @@ def apply(session: Session, config: Any, pack: Any, req: WorkflowRequest, *, now
           submission_id: int | None) -> dict[str, Any]:
     """Apply a request whose every step confirmed (the kind's ``apply``), record and audit it."""
     kind = registry.get(req.kind)
-    session.flush()
+    with session.no_autoflush:  # a flush per request made a sheet of 500 twice as slow
+        steps = list(session.scalars(select(WorkflowStep).where(WorkflowStep.request_id == req.id,
+                                                                WorkflowStep.action == "confirmed")))
+    steps += [o for o in session.new if isinstance(o, WorkflowStep) and o.request_id == req.id
+              and o.action == "confirmed" and o not in steps]
     confirmations = [{"unit": s.unit_code, "by": s.by, "values": s.values, "note": s.note, "at": s.at}
-                     for s in session.scalars(select(WorkflowStep).where(WorkflowStep.request_id == req.id,
-                                                                         WorkflowStep.action == "confirmed")
-                                              .order_by(WorkflowStep.step, WorkflowStep.id))]
+                     for s in sorted(steps, key=lambda s: s.step)]
     teacher = session.get(Teacher, req.teacher_id) if req.teacher_id else None
     result = kind.apply(ApplyContext(session, config, pack, req, teacher, confirmations, now, submission_id))
     req.state, req.waiting_unit, req.result, req.closed_at, req.updated_at = "applied", None, result, now, now
