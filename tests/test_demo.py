@@ -122,9 +122,9 @@ def test_demo_refuses_an_existing_demo_without_force_and_resets_with_it(tmp_path
     assert forced.exit_code == 0, forced.output
     config = load_config(root / "config.toml", required=True)
     with session_scope(open_store(config)) as session:
-        # 2 schools + the PDF + the mailed new teachers + the return sheet + the training plan, result sheet and
-        # confirmation, once: the reset started from an empty database (the re-send is no new row).
-        assert len(session.scalars(select(Submission)).all()) == 8
+        # 2 schools + the PDF + the return sheet + the training plan, result sheet and confirmation, once: the
+        # reset started from an empty database (the re-send is no new row).
+        assert len(session.scalars(select(Submission)).all()) == 7
 
 
 def test_demo_never_touches_a_folder_it_did_not_make(tmp_path: Path):
