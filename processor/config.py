@@ -178,6 +178,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "remind_days": (list, [14, 3], _remind_days),
         "remind_hour": (int, 8, lambda v: None if 0 <= v <= 23 else "0～23 之间的整点"),
     },
+    "credits": {"rules": (str, "", None)},
     "exchange": {
         "profiles": (str, "", None),
         "chunk_rows": (int, 20_000, _positive),

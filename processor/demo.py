@@ -69,6 +69,7 @@ class DemoResult:
     mail: list[str] = field(default_factory=list)  # what the mailed file became (summary lines)
     review: Any = None  # processor.review.demo.ReviewDemo
     transfer: Any = None  # processor.workflows.demo.TransferDemo
+    credits: Any = None  # processor.credits.demo.CreditsDemo
     reports: list[tuple[str, list[Path]]] = field(default_factory=list)  # (title, files) of the province's reports
 
 
@@ -364,11 +365,14 @@ def run_demo(directory: Path, *, schools: int = 50, seed: int = 2026, force: boo
     from processor.workflows.demo import run_transfer_demo
 
     transfer = run_transfer_demo(config, engine, pack, intake, work)
+    from processor.credits.demo import run_credits_demo
+
+    credits = run_credits_demo(config, engine, pack, intake, work)
     reports = render_reports(config, engine, pack, today)
     shutil.rmtree(work, ignore_errors=True)
     return DemoResult(directory=directory, config_path=config.path, files=files, summary=summary, notes=notes,
                       database=mask_url(config.database_url), unit_count=unit_count, officer_count=officer_count,
-                      mail=mail, review=review, reports=reports, transfer=transfer)
+                      mail=mail, review=review, reports=reports, transfer=transfer, credits=credits)
 
 
 def render_reports(config: Any, engine: Any, pack: Any, today: date) -> list[tuple[str, list[Path]]]:
@@ -514,6 +518,10 @@ def summary_lines(result: DemoResult) -> list[str]:
         from processor.workflows.demo import summary_lines as transfer_lines
 
         lines.extend(transfer_lines(result.transfer, config_path))
+    if result.credits is not None:
+        from processor.credits.demo import summary_lines as credit_lines
+
+        lines.extend(credit_lines(result.credits, config_path))
     if result.reports:
         lines.append("省级报表（由库中数据生成，每个数字可追溯）：")
         for title, paths in result.reports:

@@ -21,6 +21,9 @@ HANDLERS: dict[str, str] = {
     "return-sheet": "processor.review.takeback:handle",
     "roster": "processor.reports.roster:handle",
     "monthly-form": "processor.reports.forms:handle",
+    "training-plan": "processor.credits.plan:handle_plan",
+    "training-result": "processor.credits.plan:handle_result",
+    "assessment": "processor.credits.assessment:handle",
     # workflows (processor/workflows/): every request kind's form, and the confirmation sheets
     "confirm-sheet": "processor.workflows.confirm:handle",
     "status-change": "processor.workflows.intake:handle",

@@ -64,6 +64,7 @@ def test_demo_runs_end_to_end_and_says_where_outputs_went(demo_run):
     assert "发来邮件“新任教师信息报送”，附件 " in out and "_新任教师.xlsx → 已接收" in out
     assert "逐级审核：" in out and "回执单处理结果：已采用" in out
     assert "省级报表（由库中数据生成，每个数字可追溯）：" in out
+    assert "培训学分：" in out and "的学分计入学分银行" in out and "tmis credits show " in out
     assert "  月报表：" in out and "  工作总结：" in out and "  通报：" in out and "  月报填报表（发给各设区市）：共 " in out
 
 
@@ -76,8 +77,11 @@ def test_demo_files_all_end_archived_or_quarantined(demo_run):
         statuses = sorted(s.status for s in subs)
         units = session.scalars(select(Unit.code)).all()
     # 5 schools + the re-sent copy (answered as a duplicate, not stored again) + the PDF + one school's mail
-    # + the county's return sheet sent back.
-    assert len(subs) == 8
+    # + the county's return sheet sent back + the county's training plan, its provider's result sheet and the
+    # county's confirmation of it.
+    assert len(subs) == 11
+    assert sorted((s.kind, s.status) for s in subs if s.kind in ("training-plan", "training-result", "confirm-sheet")) == [
+        ("confirm-sheet", "applied"), ("training-plan", "accepted"), ("training-result", "accepted")]
     assert [(s.channel, s.status) for s in subs if s.channel == "mail"] == [("mail", "accepted")]
     assert [s.status for s in subs if s.kind == "return-sheet"] == ["applied"]
     assert "unreadable" in statuses

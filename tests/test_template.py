@@ -426,7 +426,9 @@ def test_cli_unknown_kind_lists_the_kinds(instance, tmp_path):
                                        "--config", str(instance)])
     assert result.exit_code == 2
     assert result.stderr == ("错误：未知的模板种类“payroll”。"
-                             "可用的种类：teachers（教师信息采集表）、new-teachers（新任教师信息采集表）、roster（联合工作组名单）。\n")
+                             "可用的种类：teachers（教师信息采集表）、new-teachers（新任教师信息采集表）、roster（联合工作组名单）、"
+                             "training-plan（培训计划）、training-result（培训结果）、assessment（年度考核与师德考核登记表）；"
+                             "业务申请表：rotation、status-change、transfer。\n")
 
 
 def test_cli_unknown_unit_says_to_import_units(instance, tmp_path):

@@ -55,10 +55,12 @@ def main() -> None:
 def _register() -> None:
     from processor.cli import (
         check,
+        credits,
         demo,
         exchange,
         instance,
         mail,
+        registration,
         report,
         review,
         rules_cmd,
@@ -70,7 +72,7 @@ def _register() -> None:
     )
 
     for module in (instance, units, rules_cmd, template, check, run, review, demo, mail, report, exchange, workflows,
-                   status):
+                   status, credits, registration):
         module.register(main)
 
 

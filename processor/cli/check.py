@@ -52,8 +52,8 @@ def run_check(file: Path, config: Config) -> tuple[dict[str, Any], int, str | No
     An unreadable file (InputError) becomes one file-level finding FILE-UNREADABLE and exit code 2."""
     from processor.engine import Validator
     from processor.readers import Limits, read_workbook
-    from processor.reports.roster import pack_for_kind
     from processor.rulepack.loader import load_pack_from_config
+    from processor.sidepacks import pack_for_kind
 
     pack = load_pack_from_config(config)
     try:
@@ -66,9 +66,9 @@ def run_check(file: Path, config: Config) -> tuple[dict[str, Any], int, str | No
 
             report, title = check_file(file, config, pack, dict(wb.meta))
             return report, (EXIT_ERRORS if report["errors"] else EXIT_OK), title
-        roster = pack_for_kind((wb.meta or {}).get("kind"))
-        if roster is not None:  # a workgroup roster: its own pack (rules/roster)
-            pack = roster
+        side = pack_for_kind((wb.meta or {}).get("kind"))
+        if side is not None:  # a roster, training plan or result, assessment register: its own pack (rules/…)
+            pack = side
             wb = read_workbook(file, pack, Limits.from_config(config))
     except InputError as exc:
         place = f"{exc.place}：" if exc.place else ""

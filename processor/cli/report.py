@@ -1,4 +1,4 @@
-"""`tmis report`: the monthly progress report, the summary PDF, the bulletin, the roster; rerender a report."""
+"""`tmis report`: the monthly progress report, the summary PDF, the bulletin, the roster, credits; rerender a report."""
 
 from __future__ import annotations
 
@@ -122,6 +122,22 @@ def roster(unit: str, fmt: str, config: Config) -> None:
       tmis report roster --unit 360000 --format json
     """
     _run("roster", config, unit, None, fmt)
+
+
+@report.command("credits")
+@_unit
+@click.option("--period", "period", required=True, metavar="YYYY-YYYY", help="统计期间（起止年份），例如 2021-2025。")
+@_format
+@config_option
+def credits_cmd(unit: str, period: str, fmt: str, config: Config) -> None:
+    """学分报表：单位下属各校教师在期间内计入的培训学分（按本省换算规则和上限），列出学分不足的教师。
+
+    \b
+    例：
+      tmis report credits --unit 360102 --period 2021-2025
+      tmis report credits --unit 360100 --period 2026-2026 --format json
+    """
+    _run("credits", config, unit, period, fmt)
 
 
 @report.command("rerender")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -174,9 +175,10 @@ def register(group: click.Group) -> None:
 
     @rules.command("check")
     @config_option
-    @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+    @click.argument("directory", type=click.Path(path_type=Path))
     def check_cmd(config: Config, directory: Path) -> None:
-        """检查一个规则目录能否加载：核心包（含 pack.toml）或省级定制包（含 overlay.toml，叠加在配置的核心包上）。
+        """检查一个规则目录能否加载：核心包（含 pack.toml）或省级定制包（含 overlay.toml，叠加在配置的核心包上）；
+        也可以检查一个学分换算规则文件（rules/credits/<省级单位代码>.toml）或整个学分规则目录。
 
         有错误时输出一行说明（文件、行号、问题和改法），退出码 2。
 
@@ -184,7 +186,19 @@ def register(group: click.Group) -> None:
         例：
           tmis rules check rules/core
           tmis rules check rules/overlays/360000
+          tmis rules check rules/credits/360000.toml
         """
+        from processor.credits.rule import load_rule
+
+        credit_files = [directory] if directory.suffix == ".toml" and directory.is_file() else []
+        if directory.is_dir() and not (directory / "pack.toml").exists() and not (directory / "overlay.toml").exists():
+            credit_files = sorted(p for p in directory.glob("*.toml") if re.fullmatch(r"\d{6}", p.stem))
+        if credit_files:
+            for path in credit_files:
+                rule = load_rule(path)
+                click.echo(f"学分换算规则有效：{path.name}（{rule.name}，版本 {rule.version}）；周期 {rule.cycle_years} 年，"
+                           f"要求 {rule.required_credits} 学分，{len(rule.levels)} 个级别。")
+            return
         if (directory / "pack.toml").exists():
             pack = load_pack(directory)
         elif (directory / "overlay.toml").exists():

@@ -63,18 +63,23 @@ def _output_path(out: str, default_name: str) -> Path:
 
 @click.command("template")
 @click.argument("kind")
-@click.option("--unit", "unit_code", required=True, metavar="代码",
+@click.option("--unit", "unit_code", default=None, metavar="代码",
               help="填报单位代码（10 位学校标识码或 6 位行政区划代码），须已用 tmis units import 导入。")
+@click.option("--project", "project_id", type=int, default=None, metavar="编号",
+              help="training-result：培训项目编号（tmis credits projects 可查），模板发给该项目的培训机构。")
 @click.option("--out", "out", type=click.Path(), default=".", show_default=True,
               help="输出的 .xlsx 文件；给目录时文件名为 <模板名称>_<单位名称>_<代码>.xlsx。")
 @click.option("--school-type", "school_type", default=None, metavar="类型",
               help="学校类型变体（如规则包中定义的幼儿园、特教等），只保留该类型的字段；默认包含全部字段。")
 @config_option
-def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, config: Config) -> None:
+def template_cmd(kind: str, unit_code: str | None, out: str, school_type: str | None, project_id: int | None,
+                 config: Config) -> None:
     """生成官方填报模板（Excel 工作簿），发给学校填写。
 
     KIND 是模板种类：teachers（教师信息采集表，全部信息类别）、new-teachers（新任教师信息采集表，
-    只含基本信息和联系方式）、roster（联合工作组名单，由市、县等单位填写）；业务申请表：status-change
+    只含基本信息和联系方式）、roster（联合工作组名单，由市、县等单位填写）、training-plan（培训计划，由教育行政部门
+    或学校填写培训项目）、training-result（一个培训项目的培训结果表，用 --project 指定项目，发给培训机构）、
+    assessment（年度考核与师德考核登记表，由学校或主管部门填写）；业务申请表：status-change
     （变动申请）、transfer（调动申请，由调入学校填写）、rotation（交流轮岗申请，由派出学校填写）；省级定制包可以增加种类。模板完全按规则包的字段规格生成：首张“说明”表
     写明填写要求和每列的含义，每个信息类别一张表，带 * 的列必填，代码列有下拉列表，身份证件号等列已设为
     文本格式；隐藏的元数据让系统收到文件时认出模板种类、版本和单位。
@@ -83,19 +88,35 @@ def template_cmd(kind: str, unit_code: str, out: str, school_type: str | None, c
     示例：
       tmis template teachers --unit 3601020001 --out 模板/
       tmis template new-teachers --unit 3601020001 --out 新任教师信息采集表.xlsx
+      tmis template training-plan --unit 360100 --out 培训计划.xlsx
+      tmis template training-result --project 3 --out 培训结果.xlsx
       tmis template transfer --unit 3601030001 --out 调动申请表.xlsx
     """
-    from processor.reports.roster import pack_for_kind
+    from processor.sidepacks import kinds_text as side_kinds
+    from processor.sidepacks import pack_for_kind
     from processor.workflows import registry
 
-    if registry.is_kind(kind):
+    if kind == "training-result":
+        from processor.credits.plan import write_result_template
+
+        if project_id is None:
+            raise TemplateError("培训结果表要指定培训项目", hint="请加上 --project 项目编号（tmis credits projects --unit 代码 可查）。")
+        path, title, unit_name = write_result_template(config, project_id, out)
+        click.echo(f"已生成培训结果表：{path}")
+        click.echo(f"项目：{title}；立项单位：{unit_name}")
+        return
+    if registry.is_kind(kind) and registry.get(kind).fields:  # kinds opened by tmis itself have no form
+        if not unit_code:
+            raise TemplateError("缺少 --unit", hint="请用 --unit 指定填报单位代码，例如 --unit 3601030001。")
         _request_form(kind, unit_code, out, config)
         return
     pack = pack_for_kind(kind) or load_pack_from_config(config)
     if kind not in pack.kinds:
-        from processor.reports.roster import roster_pack
-
-        raise TemplateError(f"未知的模板种类“{kind}”", hint=f"可用的种类：{kinds_text(pack)}、{kinds_text(roster_pack())}。")
+        forms = "、".join(k.kind for k in registry.all_kinds() if k.fields)
+        raise TemplateError(f"未知的模板种类“{kind}”",
+                            hint=f"可用的种类：{kinds_text(pack)}、{side_kinds()}；业务申请表：{forms}。")
+    if not unit_code:
+        raise TemplateError("缺少 --unit", hint="请用 --unit 指定填报单位代码，例如 --unit 3601020001。")
     code = unicodedata.normalize("NFKC", unit_code).strip()
     unit_name = lookup_unit_name(config, code)
     path = _output_path(out, template_file_name(pack, kind, code, unit_name))

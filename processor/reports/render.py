@@ -112,14 +112,20 @@ def build(doc: ReportDoc, story: list[Any], *, with_toc: bool) -> None:
 
 
 def pdf_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None,
-              *, total: bool = False) -> Table:
-    """A table whose header row repeats on every page it breaks onto; text cells wrap (CJK)."""
+              *, total: bool = False, plain: bool = False) -> Table:
+    """A table whose header row repeats on every page it breaks onto; text cells wrap (CJK). ``plain``: body cells
+    are drawn as one-line strings (no wrapping) — for long lists of short values (thousands of names), where a
+    paragraph per cell would take minutes."""
     st = styles()["cell"]
     head = [Paragraph(str(h), st) for h in headers]
-    body = [[c if not isinstance(c, (str, int, float)) else Paragraph(_fmt(c), st) for c in r] for r in rows]
+    if plain:
+        body = [[_fmt(c) if isinstance(c, (str, int, float)) else c for c in r] for r in rows]
+    else:
+        body = [[c if not isinstance(c, (str, int, float)) else Paragraph(_fmt(c), st) for c in r] for r in rows]
     table = Table([head, *body], colWidths=widths, repeatRows=1)
     cmds = [
         ("FONTNAME", (0, 0), (-1, -1), register_font()),
+        ("FONTSIZE", (0, 1), (-1, -1), st.fontSize),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DDEBF7")),
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#A6A6A6")),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),

@@ -18,8 +18,9 @@ from processor.store.models import ReportRun
 
 # kind → module with compute(conn, config, pack, unit, period, queried_at) -> figures and render(figures, folder)
 KINDS = {"monthly": "processor.reports.monthly", "summary": "processor.reports.summary",
-         "bulletin": "processor.reports.bulletin", "roster": "processor.reports.roster"}
-TITLES = {"monthly": "月报表", "summary": "工作总结", "bulletin": "通报", "roster": "联合工作组名单"}
+         "bulletin": "processor.reports.bulletin", "roster": "processor.reports.roster",
+         "credits": "processor.credits.report"}
+TITLES = {"monthly": "月报表", "summary": "工作总结", "bulletin": "通报", "roster": "联合工作组名单", "credits": "学分报表"}
 
 
 def _module(kind: str) -> Any:
@@ -41,9 +42,12 @@ def make_report(kind: str, config: Any, engine: Engine, pack: Any, unit: str, mo
     if kind not in KINDS:
         raise ReportError(f"未知的报表种类“{kind}”", hint=f"可用：{'、'.join(KINDS)}。")
     queried_at = now or datetime.now(UTC)
-    period = period_of(month, deadline_day=int(config.get("reports", "monthly_day")), now=queried_at) \
-        if month else None
     module = _module(kind)
+    if hasattr(module, "period"):  # a report over another kind of period (credits: YYYY-YYYY)
+        period = module.period(month) if month else None
+    else:
+        period = period_of(month, deadline_day=int(config.get("reports", "monthly_day")), now=queried_at) \
+            if month else None
     # One repeatable read of the store: every figure of the report sees the same state.
     with engine.connect() as conn, conn.begin():
         if conn.dialect.name == "postgresql":

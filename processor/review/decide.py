@@ -94,6 +94,17 @@ def settle(session: Session, *, chain: Chain, person_sheet: str, scheme: str, no
     return out
 
 
+def make_effective(session: Session, refs: list[VersionRef], *, person_sheet: str, scheme: str,
+                   now: datetime) -> Settled:
+    """Versions decided outside the review chain by the authority entitled to (a registration decision, …) become
+    effective at once, superseding the record's effective version, exactly as at the end of the chain."""
+    out = Settled()
+    changes: list[dict[str, Any]] = []
+    _make_effective(session, refs, changes, out, person_sheet=person_sheet, scheme=scheme, now=now)
+    _bulk(session, changes)
+    return out
+
+
 def _make_effective(session: Session, refs: list[VersionRef], changes: list[dict[str, Any]], out: Settled, *,
                     person_sheet: str, scheme: str, now: datetime) -> None:
     teacher_ids = sorted({r.teacher_id for r in refs})

@@ -375,7 +375,7 @@ class ReportRun(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(20))  # monthly | summary | bulletin | roster
     unit_code: Mapped[str] = mapped_column(String(10))
-    period: Mapped[str] = mapped_column(String(7), default="")  # YYYY-MM
+    period: Mapped[str] = mapped_column(String(20), default="")  # YYYY-MM, or YYYY-YYYY (credits; 0010)
     audit_id: Mapped[int | None] = mapped_column(BigInteger)  # the last audit entry when computed
     queried_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     scheduled: Mapped[bool] = mapped_column(default=False)
@@ -491,6 +491,164 @@ class ExchangeExport(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     path: Mapped[str] = mapped_column(String(1000), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- training credits, registration, sampling audits (migration 0010) ---
+# Credits are kept in thousandths (credits_milli) so that both SQLite and PostgreSQL add them exactly.
+
+class TrainingProject(Base):
+    """One project of a training plan (培训计划) filed by the unit that owns it."""
+
+    __tablename__ = "training_projects"
+    __table_args__ = (UniqueConstraint("unit_code", "project_code", name="uq_training_project_code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)  # the owner that filed it
+    project_code: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(10))  # national | province | city | county | school | self
+    provider: Mapped[str] = mapped_column(String(200), default="")
+    hours: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[str] = mapped_column(String(10))  # ISO date
+    end_date: Mapped[str] = mapped_column(String(10))
+    school_code: Mapped[str | None] = mapped_column(String(10))  # 校本 / 自主研修: the school
+    confirm_unit: Mapped[str] = mapped_column(String(10))  # who confirms its results (rule: confirmed_by)
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    plan_submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    plan_row: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class TrainingResult(Base):
+    """A provider's result sheet for one project, awaiting the confirmation of ``confirm_unit``."""
+
+    __tablename__ = "training_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("training_projects.id"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    status: Mapped[str] = mapped_column(String(20), default="awaiting")  # awaiting | confirmed | refused
+    confirm_unit: Mapped[str] = mapped_column(String(10))
+    confirmation: Mapped[str] = mapped_column(String(60), default="")  # the signed confirmation sheet
+    confirmed_by: Mapped[str] = mapped_column(String(100), default="")
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingResultRow(Base):
+    """One teacher on a result sheet: hours, passed, the credits the rule gives, and the confirmer's decision."""
+
+    __tablename__ = "training_result_rows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("training_results.id"), index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    hours: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(default=False)
+    credits_milli: Mapped[int] = mapped_column(Integer, default=0)
+    decision: Mapped[str | None] = mapped_column(String(10))  # confirm | refuse
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class CreditEntry(Base):
+    """One entry of a teacher's credit account (学分银行), traceable to plan, result sheet and confirmation."""
+
+    __tablename__ = "credit_entries"
+    __table_args__ = (UniqueConstraint("project_id", "teacher_id", name="uq_credit_project_teacher"),
+                      Index("ix_credit_teacher_year", "teacher_id", "year"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
+    year: Mapped[int] = mapped_column(Integer)  # the year the training ended
+    level: Mapped[str] = mapped_column(String(10))
+    hours: Mapped[int] = mapped_column(Integer)
+    credits_milli: Mapped[int] = mapped_column(Integer)
+    project_id: Mapped[int] = mapped_column(ForeignKey("training_projects.id"))
+    result_id: Mapped[int] = mapped_column(ForeignKey("training_results.id"))
+    result_row_id: Mapped[int] = mapped_column(ForeignKey("training_result_rows.id"))
+    plan_submission_id: Mapped[int] = mapped_column(BigId)
+    result_submission_id: Mapped[int] = mapped_column(BigId)
+    confirmation: Mapped[str] = mapped_column(String(60))
+    confirm_unit: Mapped[str] = mapped_column(String(10))
+    confirmed_by: Mapped[str] = mapped_column(String(100))
+    confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    rule_province: Mapped[str] = mapped_column(String(6))
+    rule_version: Mapped[str] = mapped_column(String(40))
+
+
+class AssessmentRecord(Base):
+    """A year's annual assessment (年度考核) or ethics assessment (师德考核) of a teacher; the latest filing wins."""
+
+    __tablename__ = "assessment_records"
+    __table_args__ = (UniqueConstraint("teacher_id", "kind", "year", name="uq_assessment_teacher_kind_year"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # annual | ethics
+    year: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(20))  # the conclusion's name (优秀, 合格, …)
+    breach: Mapped[str] = mapped_column(Text, default="")
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    unit_code: Mapped[str] = mapped_column(String(10))  # who filed it
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RegistrationDecision(Base):
+    """A periodic registration decision (定期注册) taken back by signed sheet, and the 教师资格 version it made."""
+
+    __tablename__ = "registration_decisions"
+    __table_args__ = (UniqueConstraint("teacher_id", "cycle", "seq", name="uq_registration_teacher_cycle_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), index=True)
+    cycle: Mapped[int] = mapped_column(Integer)  # first year of the cycle
+    seq: Mapped[int] = mapped_column(Integer)  # the 教师资格 record (one per certificate)
+    unit_code: Mapped[str] = mapped_column(String(10))  # the deciding authority
+    decision: Mapped[str] = mapped_column(String(4))  # registration_result code
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(100))
+    confirmation: Mapped[str] = mapped_column(String(60))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("record_versions.id"))
+    credits_milli: Mapped[int] = mapped_column(Integer, default=0)  # what the archive said when decided
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditSample(Base):
+    """A random sample (随机抽查) of schools and teachers below a unit, reproducible from its seed."""
+
+    __tablename__ = "audit_samples"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    seed: Mapped[str] = mapped_column(String(64))
+    schools: Mapped[int] = mapped_column(Integer)
+    teachers: Mapped[int] = mapped_column(Integer)  # per school
+    status: Mapped[str] = mapped_column(String(20), default="issued")  # issued | checked
+    confirmation: Mapped[str] = mapped_column(String(60), default="")
+    checked_by: Mapped[str] = mapped_column(String(100), default="")
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditSampleItem(Base):
+    """One sampled teacher and, once the check sheet is back, the auditor's finding."""
+
+    __tablename__ = "audit_sample_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("audit_samples.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    school_code: Mapped[str] = mapped_column(String(10))
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
+    result: Mapped[str | None] = mapped_column(String(10))  # match | mismatch
+    field: Mapped[str] = mapped_column(String(200), default="")  # the field(s) the auditor names
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 # --- workflows ---

@@ -555,8 +555,11 @@ def _meta_sheet(wb: Workbook, meta: dict[str, Any]) -> None:
 
 
 def build_template(pack: RulePack, kind: str, unit_code: str, unit_name: str, *,
-                   issued_at: datetime | None = None, school_type: str | None = None) -> Workbook:
-    """The official template of `kind` for one unit: 说明, one sheet per kind sheet, hidden metadata."""
+                   issued_at: datetime | None = None, school_type: str | None = None,
+                   extra_meta: dict[str, str] | None = None, notes: Iterable[str] = ()) -> Workbook:
+    """The official template of `kind` for one unit: 说明, one sheet per kind sheet, hidden metadata.
+    ``extra_meta`` adds keys to the hidden metadata (e.g. the training project a result sheet is for, signed);
+    ``notes`` adds lines at the end of 说明."""
     sheets = _sheets(pack, kind)
     if school_type and school_type not in school_types(pack):
         known = "、".join(school_types(pack)) or "（规则包未定义任何学校类型变体）"
@@ -571,10 +574,16 @@ def build_template(pack: RulePack, kind: str, unit_code: str, unit_name: str, *,
     for sheet in sheets:
         _data_sheet(wb, pack, sheet, fields[sheet.id], lists)
     _guide_sheet(guide, pack, kind, sheets, fields, unit_code, unit_name, issued, school_type)
+    for note in notes:
+        guide.append([note])
+        guide.cell(row=guide.max_row, column=1).font = style.BODY_FONT
     meta = template_meta(pack, kind, unit_code, unit_name, issued, school_type, ((s, fields[s.id]) for s in sheets))
     if lists.ws is not None:  # the dropdown sources go last, after every sheet a person fills
         wb.move_sheet(lists.ws, offset=len(wb.worksheets) - 1 - wb.worksheets.index(lists.ws))
     _meta_sheet(wb, meta)
+    for key, value in (extra_meta or {}).items():
+        wb[META_SHEET].append([key, value])
+        wb[META_SHEET].cell(row=wb[META_SHEET].max_row, column=2).number_format = "@"
     for name, value in property_items(meta):
         wb.custom_doc_props.append(StringProperty(name=name, value=value))
     title = str(pack.kinds[kind].get("title", kind))
@@ -588,13 +597,15 @@ def build_template(pack: RulePack, kind: str, unit_code: str, unit_name: str, *,
 
 
 def write_template(path: str | Path, pack: RulePack, kind: str, unit_code: str, unit_name: str, *,
-                   issued_at: datetime | None = None, school_type: str | None = None) -> Path:
+                   issued_at: datetime | None = None, school_type: str | None = None,
+                   extra_meta: dict[str, str] | None = None, notes: Iterable[str] = ()) -> Path:
     """Build the template and save it to `path` (.xlsx), atomically; returns the path written."""
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise TemplateError("模板只能保存为 .xlsx 文件", file=path,
                             hint="请把输出文件的扩展名改为 .xlsx；学校可用 Excel 或 WPS 另存为其他格式。")
-    wb = build_template(pack, kind, unit_code, unit_name, issued_at=issued_at, school_type=school_type)
+    wb = build_template(pack, kind, unit_code, unit_name, issued_at=issued_at, school_type=school_type,
+                        extra_meta=extra_meta, notes=notes)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -365,6 +365,14 @@ class Verifier:
                        f"{self.name}：{SHEET} {get_column_letter(col)}{excel_row} 没有填写不同意的意见",
                        "不同意时必须写明理由，申请单位才知道怎么办。")
             return None
+        if verdict is not None:
+            missing = self.kind.input_check(values)
+            if missing is not None:
+                code, message, hint = missing
+                col = n_shown + 1 + next((i for i, inp in enumerate(self.kind.inputs) if inp.code == code), 0)
+                self.error(SHEET, excel_row, col, "WF-INPUT",
+                           f"{self.name}：{SHEET} {get_column_letter(col)}{excel_row}：{message}", hint)
+                return None
         return RowDecision(req_id, excel_row, verdict, values, note)
 
     def check_people(self, back: ReadBack) -> Any:
@@ -488,6 +496,10 @@ def _apply(job: Any, session: Session, sheet: ConfirmSheet, unit: Unit, kind: Re
                          submission_id=sub.id, now=at)
     sheet.status, sheet.applied_at, sheet.applied_submission_id, sheet.confirmer = "applied", now, sub.id, officer.name
     session.flush()
+    if kind.after_sheet is not None:
+        kind.after_sheet(registry.AfterSheet(session, job.config, sheet.id, unit.code, officer.name, verifier.requests,
+                                             confirmed, rejected, applied, pending, now, sub.id))
+        session.flush()
     issued = issue_waiting(session, job.config, now=now)
     notify_filers(session, job.config, [verifier.requests[r] for r in rejected + applied], by=officer.name, unit=unit,
                   sheet_id=sheet.id, notes={r: decided[r].note for r in rejected}, now=now)

@@ -23,6 +23,10 @@ KIND_MODULES: dict[str, str] = {
     "status-change": "processor.workflows.kinds.status",
     "transfer": "processor.workflows.kinds.transfer",
     "rotation": "processor.workflows.kinds.rotation",
+    # opened by tmis itself (no form): training credits, registration decisions, sampling checks
+    "credit-confirm": "processor.credits.confirm",
+    "registration": "processor.registration.decide",
+    "sample-check": "processor.sampling.check",
 }
 
 CONFIRM, REJECT = "confirm", "reject"
@@ -134,6 +138,24 @@ class ApplyContext:
     submission_id: int | None
 
 
+@dataclass
+class AfterSheet:
+    """What a kind's ``after_sheet`` gets once a confirmation sheet was applied (inside that transaction)."""
+
+    session: Session
+    config: Any
+    sheet_id: str
+    unit_code: str
+    confirmer: str
+    requests: dict[str, Any]  # request id → WorkflowRequest listed on the sheet
+    confirmed: list[str]
+    rejected: list[str]
+    applied: list[str]
+    pending: list[str]
+    now: datetime
+    submission_id: int | None
+
+
 @dataclass(frozen=True)
 class RequestKind:
     """A kind of request.
@@ -147,7 +169,9 @@ class RequestKind:
     - ``apply(ApplyContext) -> dict``: the effect, once the last step confirmed; returns what it did (JSON);
     - ``columns``: (header, fn(request) -> text) shown on confirmation sheets after 申请编号/身份证件号/姓名/申请单位;
     - ``inputs``: what the confirming officer fills (default 确认结果 同意/不同意 and 意见; 意见 is required
-      when the verdict is REJECT).
+      when the verdict is REJECT);
+    - ``input_check(values) -> (input code, message, hint) | None``: what else a decided row must hold;
+    - ``after_sheet(AfterSheet)``: once per applied sheet, after all its decisions (batch work: a bulletin).
     """
 
     kind: str
@@ -158,6 +182,11 @@ class RequestKind:
     steps: Callable[[Session, Any, Any], list[Step]]
     apply: Callable[[ApplyContext], dict[str, Any]]
     blocker: Callable[[Session, Any], str | None] = lambda _s, _r: None
+    # (values of a decided row: input code → text) → (input code, message, hint) when the row is incomplete for its
+    # verdict (e.g. 不一致 without the field): the sheet is refused (WF-INPUT) on that input's cell
+    input_check: Callable[[dict[str, str]], tuple[str, str, str] | None] = lambda _v: None
+    # called once per applied sheet, after every decision on it (same transaction): kinds that act on a batch
+    after_sheet: Callable[[AfterSheet], None] | None = None
     columns: tuple[tuple[str, Callable[[Any], str]], ...] = ()
     inputs: tuple[Input, ...] = DEFAULT_INPUTS
     filer_levels: tuple[str, ...] = ("school",)
