@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from processor.store import bulk
 from processor.store.models import IntakePerson, ReportFact
 
 BIANZHI = "在编"  # the employment value of a person in the establishment (是否在编 = 1)
@@ -54,9 +54,7 @@ def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[di
             out.append({"version_id": vid, "teacher_id": row["teacher_id"], "unit_code": row["unit_code"],
                         "category": row["category"], "sex": None, "birth_year": None, "ethnicity": None,
                         "employment": None, "education": None, "title": None, "subject": None, **fact})
-    if out:
-        session.execute(insert(ReportFact), out)
-    return len(out)
+    return bulk.insert_rows(session, ReportFact, out)
 
 
 def record_intake_persons(session: Session, submission_id: int, unit_code: str, received_at: datetime,
@@ -64,6 +62,4 @@ def record_intake_persons(session: Session, submission_id: int, unit_code: str, 
     """One row per distinct identity number on the file's 基本信息 rows, marked when its row was stored."""
     rows = [{"submission_id": submission_id, "unit_code": unit_code, "received_at": received_at,
              "id_number": n[:40], "accepted": n in accepted} for n in sorted(set(numbers))]
-    for i in range(0, len(rows), 5000):
-        session.execute(insert(IntakePerson), rows[i:i + 5000])
-    return len(rows)
+    return bulk.insert_rows(session, IntakePerson, rows)
