@@ -115,14 +115,18 @@ def to_xls(source: Path, target: Path, profile: object, rows: int) -> None:
     parts.close()
 
 
+LAST_CPU = [0.0]  # CPU seconds (user + system) of the last child: less sensitive to a loaded machine than wall time
+
+
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and standard output of one child process."""
+    """Wall seconds, peak RSS (MB) and standard output of one child process (its CPU seconds in ``LAST_CPU``)."""
     started = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     out = proc.stdout.read().decode("utf-8")
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{args[3:6]} failed ({status}): {out[-500:]}")
     return seconds, usage.ru_maxrss // 1024, out
@@ -162,7 +166,7 @@ def main() -> None:
         t = time.monotonic()
         to_xls(source, xls_source, profile, args.xls)
         print(f"wrote {args.xls} rows as .xls in {time.monotonic() - t:.0f}s ({xls_source.stat().st_size >> 20} MB)")
-    results: dict[str, list[tuple[float, int]]] = {"import": [], "export": []}
+    results: dict[str, list[tuple[float, int, float]]] = {"import": [], "export": []}
     if args.xls:
         results["import .xls"] = []
     if args.xls_export:
@@ -181,11 +185,11 @@ def main() -> None:
         seconds, rss, out = _child([*TMIS, "exchange", "import", str(source), "--profile", "legacy-2011",
                                     "--format", "json"], env)
         summary["import"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
-        results["import"].append((seconds, rss))
+        results["import"].append((seconds, rss, LAST_CPU[0]))
         seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
                                     str(inst / "导出.csv"), "--format", "json"], env)
         summary["export"] = json.loads(out)
-        results["export"].append((seconds, rss))
+        results["export"].append((seconds, rss, LAST_CPU[0]))
         if args.xls or args.xls_export:
             xcfg = inst / "config-xls.toml"
             xcfg.write_text(cfg.read_text(encoding="utf-8").replace(str(profiles), str(work / "profiles-xls")),
@@ -195,7 +199,7 @@ def main() -> None:
             seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
                                         str(inst / "导出.xls"), "--format", "json"], xenv)
             summary["export .xls"] = json.loads(out)
-            results["export .xls"].append((seconds, rss))
+            results["export .xls"].append((seconds, rss, LAST_CPU[0]))
         if args.xls:
             # Into a second, empty store: the same people must not meet their own copies from the CSV import.
             xinst = work / f"inst{n}-xls"
@@ -209,17 +213,19 @@ def main() -> None:
             seconds, rss, out = _child([*TMIS, "exchange", "import", str(xls_source), "--profile", "legacy-2011",
                                         "--format", "json"], dict(env, TMIS_CONFIG=str(ycfg)))
             summary["import .xls"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
-            results["import .xls"].append((seconds, rss))
+            results["import .xls"].append((seconds, rss, LAST_CPU[0]))
             shutil.rmtree(xinst, ignore_errors=True)
         shutil.rmtree(inst / "var" / "archive", ignore_errors=True)
     lines = [f"# exchange benchmark: {args.rows:,} rows, {args.schools} schools, SQLite, {args.repeat} run(s)", "",
-             "| step | median s | rows/s | peak RSS MB | runs (s) |", "| --- | ---: | ---: | ---: | --- |"]
+             "| step | median s | rows/s | CPU s (user+sys) | peak RSS MB | runs (s) |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
     for step, runs in results.items():
-        med = statistics.median(s for s, _ in runs)
-        rss = max(r for _, r in runs)
+        med = statistics.median(s for s, _, _ in runs)
+        cpu = statistics.median(c for _, _, c in runs)
+        rss = max(r for _, r, _ in runs)
         n_rows = args.xls if step == "import .xls" else args.rows
-        lines.append(f"| {step} | {med:.1f} | {n_rows / med:,.0f} | {rss:,} | "
-                     f"{', '.join(f'{s:.1f}' for s, _ in runs)} |")
+        lines.append(f"| {step} | {med:.1f} | {n_rows / med:,.0f} | {cpu:.1f} | {rss:,} | "
+                     f"{', '.join(f'{s:.1f}' for s, _, _ in runs)} |")
     imp = summary["import"]
     lines += ["", f"import: stored {imp['stored']:,} versions, errors {imp['errors']}, warnings {imp['warnings']}, "  # type: ignore[index]
               f"chunks {imp['chunks']}; export: {summary['export']['rows']:,} rows"]  # type: ignore[index]
@@ -229,6 +235,7 @@ def main() -> None:
     if args.xls_export:
         x = summary["export .xls"]
         lines.append(f"export .xls: {x['rows']:,} rows in {1 + len(x['more_files'])} file(s)")  # type: ignore[index]
+    lines.append(f"load average when done: {os.getloadavg()[0]:.1f} (2 cores)")
     text = "\n".join(lines) + "\n"
     (OUT / f"exchange_{args.rows}.md").write_text(text, encoding="utf-8")
     print(text)

@@ -134,7 +134,10 @@ def _kill_plan(rng: random.Random) -> list[str]:
     """Ten kill points, each kind at least twice, in an order drawn from the seed. n ≥ 2: the first event of
     a run may belong to the file the previous run left in processing/, and that file must get through (a
     file interrupted three times is quarantined, which an uninterrupted run would not do)."""
-    plan = [f"{point}:{rng.choice((2, 3))}" for point in crash_hooks.POINTS for _ in range(2)]
+    # A file stores one chunk per sheet it fills (up to 14): a chunk point of 2 or 3 would die in the leftover
+    # file again, so chunk points count far enough to die inside a later file, between two of its chunks.
+    plan = [f"{point}:{rng.choice((16, 24) if point == 'chunk' else (2, 3))}"
+            for point in crash_hooks.POINTS for _ in range(2)]
     rng.shuffle(plan)
     return plan
 
