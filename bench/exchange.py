@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--xls", type=int, default=0,
                     help="also import the first N rows as a legacy .xls (N ≤ 65,535) through a format = xls profile")
     ap.add_argument("--xls-export", action="store_true", help="also export everything to an .xls profile")
+    ap.add_argument("--tag", default="", help="suffix of the instance folders (two runs side by side)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     work = OUT / f"exchange_{args.rows}"
@@ -173,7 +174,7 @@ def main() -> None:
         results["export .xls"] = []
     summary: dict[str, object] = {}
     for n in range(args.repeat):
-        inst = work / f"inst{n}"
+        inst = work / f"inst{n}{args.tag}"
         if inst.exists():
             shutil.rmtree(inst)
         subprocess.run([*TMIS, "init", str(inst)], check=True, capture_output=True)
@@ -202,7 +203,7 @@ def main() -> None:
             results["export .xls"].append((seconds, rss, LAST_CPU[0]))
         if args.xls:
             # Into a second, empty store: the same people must not meet their own copies from the CSV import.
-            xinst = work / f"inst{n}-xls"
+            xinst = work / f"inst{n}{args.tag}-xls"
             shutil.rmtree(xinst, ignore_errors=True)
             subprocess.run([*TMIS, "init", str(xinst)], check=True, capture_output=True)
             ycfg = xinst / "config.toml"
@@ -237,7 +238,7 @@ def main() -> None:
         lines.append(f"export .xls: {x['rows']:,} rows in {1 + len(x['more_files'])} file(s)")  # type: ignore[index]
     lines.append(f"load average when done: {os.getloadavg()[0]:.1f} (2 cores)")
     text = "\n".join(lines) + "\n"
-    (OUT / f"exchange_{args.rows}.md").write_text(text, encoding="utf-8")
+    (OUT / f"exchange_{args.rows}{args.tag}.md").write_text(text, encoding="utf-8")
     print(text)
 
 

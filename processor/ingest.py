@@ -256,6 +256,9 @@ class Ingest:
         self.seq: dict[PersonKey, int] = {}
         self.seq_sheet: str | None = None
         self.version_ids: list[int] = []
+        # Teachers that were in the store before this file: only they can have older versions to supersede
+        # (a province's first file creates a million teachers and supersedes nothing).
+        self.known: set[int] = set()
         self.out = IngestResult(status=REJECTED, rows=0, stored=0)
         self._intake_accepted: list[str] = []
         self._savepoint = session.begin_nested() if store and accept_mode == "all" else None
@@ -375,6 +378,7 @@ class Ingest:
             if change:
                 changes.append({"id": t[0], **change, "updated_at": now})
             tids[key] = t[0]
+            self.known.add(t[0])
         if new_rows:
             for row, tid in zip(new_rows, bulk.insert_with_ids(self.session, Teacher, new_rows), strict=True):
                 tids[(row["id_type"], row["id_number"])] = tid
@@ -408,6 +412,7 @@ class Ingest:
         for key, t in self._teachers(unknown).items():
             if t[1] == self.unit_code and (key[1] not in own or key[0] == DEFAULT_ID_TYPE):
                 own[key[1]] = (key, t[0])  # the resident identity card first when a number has several types
+                self.known.add(t[0])
         out = []
         for rec in records:
             number = rec.values.get("id_number")
@@ -453,10 +458,14 @@ class Ingest:
         on_open_sheet = (select(ReturnSheetItem.version_id)
                          .join(ReturnSheet, ReturnSheet.id == ReturnSheetItem.sheet_id)
                          .where(ReturnSheet.status == "open"))
-        for part in _chunks(sorted({tid for _rec, tid, _seq in accepted})):
+        known = self.known
+        for part in _chunks(sorted({tid for _rec, tid, _seq in accepted if tid in known})):
+            # `unit_code || ''`: not the (unit_code, review_state) index, which would walk every pending version
+            # of the school — this file's own earlier chunks included — for each 500 teachers; the
+            # (teacher_id, category) index finds just theirs.
             res = session.execute(
                 update(RecordVersion)
-                .where(RecordVersion.unit_code == self.unit_code, RecordVersion.category == sid,
+                .where(RecordVersion.unit_code.concat("") == self.unit_code, RecordVersion.category == sid,
                        RecordVersion.review_state == "pending", RecordVersion.teacher_id.in_(part),
                        RecordVersion.submission_id != self.submission.id,
                        RecordVersion.id.not_in(on_open_sheet))
