@@ -96,14 +96,37 @@ def generate(path: Path, rows: int, schools: list[tuple[str, str]], profile: obj
             writer.writerow(row)
 
 
+def to_xls(source: Path, target: Path, profile: object, rows: int) -> None:
+    """The first ``rows`` lines of the legacy CSV as a BIFF8 .xls (one sheet, at most 65,535 data rows),
+    written by the exporter's own .xls writer, as a legacy system that exports .xls would hand it over."""
+    import csv
+
+    from processor.exchange.exporter import XlsParts
+
+    parts = XlsParts(target)
+    with source.open(encoding=profile.encoding, newline="") as fh:  # type: ignore[attr-defined]
+        reader = csv.reader(fh, delimiter=profile.delimiter)  # type: ignore[attr-defined]
+        header = next(reader)
+        _ctx, writer = parts.sheet_writer("教师", header)
+        for i, row in enumerate(reader):
+            if i >= rows:
+                break
+            writer.writerow(row)
+    parts.close()
+
+
+LAST_CPU = [0.0]  # CPU seconds (user + system) of the last child: less sensitive to a loaded machine than wall time
+
+
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and standard output of one child process."""
+    """Wall seconds, peak RSS (MB) and standard output of one child process (its CPU seconds in ``LAST_CPU``)."""
     started = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     out = proc.stdout.read().decode("utf-8")
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{args[3:6]} failed ({status}): {out[-500:]}")
     return seconds, usage.ru_maxrss // 1024, out
@@ -114,6 +137,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--schools", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--xls", type=int, default=0,
+                    help="also import the first N rows as a legacy .xls (N ≤ 65,535) through a format = xls profile")
+    ap.add_argument("--xls-export", action="store_true", help="also export everything to an .xls profile")
+    ap.add_argument("--tag", default="", help="suffix of the instance folders (two runs side by side)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     work = OUT / f"exchange_{args.rows}"
@@ -129,10 +156,25 @@ def main() -> None:
         t = time.monotonic()
         generate(source, args.rows, schools, profile, pack)
         print(f"generated {args.rows} rows in {time.monotonic() - t:.0f}s ({source.stat().st_size >> 20} MB)")
-    results: dict[str, list[tuple[float, int]]] = {"import": [], "export": []}
+    xls_source = work / f"旧系统导出_{args.xls}.xls"
+    if args.xls or args.xls_export:
+        xls_profiles = work / "profiles-xls"
+        shutil.rmtree(xls_profiles, ignore_errors=True)
+        shutil.copytree(profiles, xls_profiles)
+        toml = xls_profiles / "legacy-2011" / "profile.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace('format = "csv"', 'format = "xls"'), encoding="utf-8")
+    if args.xls and not xls_source.exists():
+        t = time.monotonic()
+        to_xls(source, xls_source, profile, args.xls)
+        print(f"wrote {args.xls} rows as .xls in {time.monotonic() - t:.0f}s ({xls_source.stat().st_size >> 20} MB)")
+    results: dict[str, list[tuple[float, int, float]]] = {"import": [], "export": []}
+    if args.xls:
+        results["import .xls"] = []
+    if args.xls_export:
+        results["export .xls"] = []
     summary: dict[str, object] = {}
     for n in range(args.repeat):
-        inst = work / f"inst{n}"
+        inst = work / f"inst{n}{args.tag}"
         if inst.exists():
             shutil.rmtree(inst)
         subprocess.run([*TMIS, "init", str(inst)], check=True, capture_output=True)
@@ -144,24 +186,59 @@ def main() -> None:
         seconds, rss, out = _child([*TMIS, "exchange", "import", str(source), "--profile", "legacy-2011",
                                     "--format", "json"], env)
         summary["import"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
-        results["import"].append((seconds, rss))
+        results["import"].append((seconds, rss, LAST_CPU[0]))
         seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
                                     str(inst / "导出.csv"), "--format", "json"], env)
         summary["export"] = json.loads(out)
-        results["export"].append((seconds, rss))
+        results["export"].append((seconds, rss, LAST_CPU[0]))
+        if args.xls or args.xls_export:
+            xcfg = inst / "config-xls.toml"
+            xcfg.write_text(cfg.read_text(encoding="utf-8").replace(str(profiles), str(work / "profiles-xls")),
+                            encoding="utf-8")
+            xenv = dict(env, TMIS_CONFIG=str(xcfg))
+        if args.xls_export:
+            seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
+                                        str(inst / "导出.xls"), "--format", "json"], xenv)
+            summary["export .xls"] = json.loads(out)
+            results["export .xls"].append((seconds, rss, LAST_CPU[0]))
+        if args.xls:
+            # Into a second, empty store: the same people must not meet their own copies from the CSV import.
+            xinst = work / f"inst{n}{args.tag}-xls"
+            shutil.rmtree(xinst, ignore_errors=True)
+            subprocess.run([*TMIS, "init", str(xinst)], check=True, capture_output=True)
+            ycfg = xinst / "config.toml"
+            ycfg.write_text(ycfg.read_text(encoding="utf-8").replace(
+                'profiles = ""', f'profiles = "{work / "profiles-xls"}"'), encoding="utf-8")
+            subprocess.run([*TMIS, "units", "import", str(units), "--config", str(ycfg)], check=True,
+                           capture_output=True)
+            seconds, rss, out = _child([*TMIS, "exchange", "import", str(xls_source), "--profile", "legacy-2011",
+                                        "--format", "json"], dict(env, TMIS_CONFIG=str(ycfg)))
+            summary["import .xls"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
+            results["import .xls"].append((seconds, rss, LAST_CPU[0]))
+            shutil.rmtree(xinst, ignore_errors=True)
         shutil.rmtree(inst / "var" / "archive", ignore_errors=True)
     lines = [f"# exchange benchmark: {args.rows:,} rows, {args.schools} schools, SQLite, {args.repeat} run(s)", "",
-             "| step | median s | rows/s | peak RSS MB | runs (s) |", "| --- | ---: | ---: | ---: | --- |"]
+             "| step | median s | rows/s | CPU s (user+sys) | peak RSS MB | runs (s) |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
     for step, runs in results.items():
-        med = statistics.median(s for s, _ in runs)
-        rss = max(r for _, r in runs)
-        lines.append(f"| {step} | {med:.1f} | {args.rows / med:,.0f} | {rss:,} | "
-                     f"{', '.join(f'{s:.1f}' for s, _ in runs)} |")
+        med = statistics.median(s for s, _, _ in runs)
+        cpu = statistics.median(c for _, _, c in runs)
+        rss = max(r for _, r, _ in runs)
+        n_rows = args.xls if step == "import .xls" else args.rows
+        lines.append(f"| {step} | {med:.1f} | {n_rows / med:,.0f} | {cpu:.1f} | {rss:,} | "
+                     f"{', '.join(f'{s:.1f}' for s, _, _ in runs)} |")
     imp = summary["import"]
     lines += ["", f"import: stored {imp['stored']:,} versions, errors {imp['errors']}, warnings {imp['warnings']}, "  # type: ignore[index]
               f"chunks {imp['chunks']}; export: {summary['export']['rows']:,} rows"]  # type: ignore[index]
+    if args.xls:
+        x = summary["import .xls"]
+        lines.append(f"import .xls ({args.xls:,} rows): stored {x['stored']:,} versions, errors {x['errors']}")  # type: ignore[index]
+    if args.xls_export:
+        x = summary["export .xls"]
+        lines.append(f"export .xls: {x['rows']:,} rows in {1 + len(x['more_files'])} file(s)")  # type: ignore[index]
+    lines.append(f"load average when done: {os.getloadavg()[0]:.1f} (2 cores)")
     text = "\n".join(lines) + "\n"
-    (OUT / f"exchange_{args.rows}.md").write_text(text, encoding="utf-8")
+    (OUT / f"exchange_{args.rows}{args.tag}.md").write_text(text, encoding="utf-8")
     print(text)
 
 

@@ -25,17 +25,27 @@ import decimal
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from processor.findings import ERROR, WARNING, Finding, column_letter
 from processor.reports import facts as report_facts
+from processor.store import bulk
 from processor.store.models import Finding as FindingRow
-from processor.store.models import RecordVersion, ReturnSheet, ReturnSheetItem, Teacher, Unit
+from processor.store.models import (
+    IntakePerson,
+    RecordVersion,
+    ReportFact,
+    ReturnSheet,
+    ReturnSheetItem,
+    Teacher,
+    Unit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,16 @@ class StoreLookupImpl:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._session: Session | None = None
+
+    @contextmanager
+    def using(self, session: Session) -> Iterator[None]:
+        """Read through ``session`` meanwhile (the streaming ingest's own transaction) instead of a new one."""
+        before, self._session = self._session, session
+        try:
+            yield
+        finally:
+            self._session = before
 
     def _teachers(self, numbers: Iterable[str]) -> list[tuple[str, str, str, str, str | None]]:
         """(id_type, id_number, unit_code, status, unit name) of the teachers holding these numbers."""
@@ -73,7 +93,7 @@ class StoreLookupImpl:
         out: list[tuple[str, str, str, str, str | None]] = []
         if not wanted:
             return out
-        with Session(self.engine) as session:
+        with nullcontext(self._session) if self._session is not None else Session(self.engine) as session:
             for part in _chunks(wanted):
                 stmt = (
                     select(Teacher.id_type, Teacher.id_number, Teacher.unit_code, Teacher.status, Unit.name)
@@ -149,6 +169,7 @@ class IngestResult:
     findings: list[Finding] = field(default_factory=list)  # added by ingest (ROW-NOT-STORED, PERSON-CONFLICT)
     sheets: list[SheetCount] = field(default_factory=list)
     note: str = ""
+    version_ids: list[int] = field(default_factory=list)  # the versions stored, for settle_unreviewed
 
 
 def status_for(rows: int, stored: int, errors: int) -> str:
@@ -189,225 +210,377 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
     error) stores nothing and only counts. ``review_step`` (a processor.review.chain.Step: level and unit)
     is where the stored versions wait; None leaves them pending at the school for the caller to settle.
     Returns the counts, the status and the findings ingest added; the caller saves all findings
-    (``save_findings``)."""
-    settings = getattr(pack, "settings", {}) or {}
-    person_sheet = settings.get("person_sheet", "basic")
-    rows_by_sheet: dict[str, list[Any]] = result.rows
-    sheet_order = {s.id: i for i, s in enumerate(pack.ordered_sheets())}
-    counts = {
-        sid: SheetCount(sid, (_block_for(wb, sid).title if _block_for(wb, sid) is not None
-                              else getattr(pack.sheets.get(sid), "name", sid)))
-        for sid in sorted(rows_by_sheet, key=lambda s: sheet_order.get(s, 999))
-    }
-    total = 0
-    for sid, records in rows_by_sheet.items():
-        counts[sid].rows = len(records)
-        total += len(records)
+    (``save_findings``). The rows of ``result`` are fed to :class:`Ingest` as a streaming caller would."""
     errors = sum(1 for f in result.findings if f.severity == ERROR)
-    out = IngestResult(status=REJECTED, rows=total, stored=0, sheets=list(counts.values()))
-    if not store or (accept_mode == "all" and errors):
-        if accept_mode == "all" and errors and store:
-            out.note = "按“全有或全无”方式接收：文件中有错误，整份文件未入库。"
+    run = Ingest(session, pack=pack, wb=wb, submission=submission, unit_code=unit_code, accept_mode=accept_mode,
+                 store=store and not (accept_mode == "all" and errors), review_step=review_step)
+    person_sheet = run.person_sheet
+    for sid in sorted(result.rows, key=lambda s: 0 if s == person_sheet else 1):  # persons first, as the engine
+        for part in _batches(result.rows[sid], 20_000):
+            run.add(sid, part)
+    out = run.finish(result)
+    if store and accept_mode == "all" and errors:
+        out.note = "按“全有或全无”方式接收：文件中有错误，整份文件未入库。"
+    return out
+
+
+class Ingest:
+    """Ingest chunk by chunk, as the engine hands over validated rows (``Validator.validate(on_chunk=…)``).
+
+    Memory stays bounded whatever the file's size: each chunk is stored at once (bulk statements of
+    processor/store/bulk.py, in the caller's transaction) and only the person registry is kept — identity
+    number → teacher id of the file's 基本信息 rows, which the other sheets' rows resolve against. The
+    engine validates the sheets other sheets refer to (基本信息) first, so every person is known before
+    their other rows arrive. A row the engine marks as an error only after its chunk was handed over (a
+    rule that needs the whole sheet) is taken out again in :meth:`finish`, with the person's other rows.
+    ``accept_mode = "all"`` stores inside a SAVEPOINT that :meth:`finish` rolls back when the file has an
+    error. Decisions are those of the module docstring."""
+
+    def __init__(self, session: Session, *, pack: Any, wb: Any, submission: Any, unit_code: str,
+                 accept_mode: str = "row", store: bool = True, review_step: Any = None) -> None:
+        self.session, self.pack, self.wb, self.submission = session, pack, wb, submission
+        self.unit_code, self.accept_mode, self.store = unit_code, accept_mode, store
+        settings = getattr(pack, "settings", {}) or {}
+        self.person_sheet: str = settings.get("person_sheet", "basic")
+        self.level = review_step.level if review_step is not None else "school"
+        self.reviewer = review_step.unit_code if review_step is not None else unit_code
+        self.since = dt.datetime.now(dt.UTC)
+        self.counts: dict[str, SheetCount] = {}
+        self.added: list[Finding] = []
+        self.conflicts: list[Finding] = []  # PERSON-CONFLICT of ingest; dropped in finish where the engine said it
+        self.basic: dict[str, int] = {}  # number → teacher id of its first 基本信息 row (0: not stored)
+        self.basic_type: dict[str, str] = {}  # number → id_type of that row when not the default
+        self.extra: dict[PersonKey, int] = {}  # a second document type under a number already met
+        self.bad: dict[PersonKey, tuple[str, str]] = {}  # person → why its rows are not stored, and the fix
+        self.bad_basic_by_name: dict[str, int] = {}
+        self.seq: dict[PersonKey, int] = {}
+        self.seq_sheet: str | None = None
+        self.version_ids: list[int] = []
+        self.stored_teachers: set[int] = set()  # whose teacher_facts row finish() recomputes
+        # Teachers that were in the store before this file: only they can have older versions to supersede
+        # (a province's first file creates a million teachers and supersedes nothing).
+        self.known: set[int] = set()
+        self.out = IngestResult(status=REJECTED, rows=0, stored=0)
+        self._intake_accepted: list[str] = []
+        self._savepoint = session.begin_nested() if store and accept_mode == "all" else None
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _count(self, sid: str) -> SheetCount:
+        c = self.counts.get(sid)
+        if c is None:
+            block = _block_for(self.wb, sid)
+            c = self.counts[sid] = SheetCount(sid, block.title if block is not None
+                                              else getattr(self.pack.sheets.get(sid), "name", sid))
+        return c
+
+    def _basic_title(self) -> str:
+        c = self.counts.get(self.person_sheet)
+        return c.title if c is not None else "基本信息"
+
+    def _first_key(self, number: str) -> PersonKey | None:
+        if number not in self.basic:
+            return None
+        return (self.basic_type.get(number, DEFAULT_ID_TYPE), number)
+
+    def _tid(self, key: PersonKey) -> int:
+        if key in self.extra:
+            return self.extra[key]
+        first = self._first_key(key[1])
+        return self.basic.get(key[1], 0) if first == key else 0
+
+    def _teachers(self, numbers: Iterable[str]) -> dict[PersonKey, tuple[int, str, str, str]]:
+        """(id_type, number) → (id, unit_code, status, name) of the store's teachers with these numbers."""
+        out: dict[PersonKey, tuple[int, str, str, str]] = {}
+        for part in _chunks(sorted(set(numbers))):
+            for tid, id_type, number, unit, status, name in self.session.execute(
+                    select(Teacher.id, Teacher.id_type, Teacher.id_number, Teacher.unit_code, Teacher.status,
+                           Teacher.name).where(Teacher.id_number.in_(part))):
+                out[(id_type, number)] = (tid, unit, status, name)
         return out
 
-    added: list[Finding] = []
+    # -- one chunk -------------------------------------------------------------------------------
+    def add(self, sheet_id: str, records: list[Any]) -> None:
+        """Store one chunk of validated rows of one sheet (the engine's ``on_chunk``)."""
+        count = self._count(sheet_id)
+        count.rows += len(records)
+        self.out.rows += len(records)
+        if not self.store:
+            return
+        if sheet_id == self.person_sheet:
+            accepted = self._persons(sheet_id, records, count.title)
+        else:
+            accepted = self._others(sheet_id, records, count.title)
+        self._insert(sheet_id, count, accepted)
 
-    # 1. Persons of the file, from the person sheet.
-    basic_rows: list[Any] = rows_by_sheet.get(person_sheet, [])
-    person_of_number: dict[str, PersonKey] = {}  # id_number → key (first 基本信息 row wins)
-    basic_row_of: dict[PersonKey, Any] = {}
-    bad_persons: dict[PersonKey, str] = {}  # key → why its rows are not stored
-    for rec in basic_rows:
-        number = rec.values.get("id_number")
-        if not number:
-            continue
-        key = (str(rec.values.get("id_type") or DEFAULT_ID_TYPE), str(number))
-        person_of_number.setdefault(key[1], key)
-        if key in basic_row_of:
-            continue
-        basic_row_of[key] = rec
-        if rec.has_error:
-            bad_persons[key] = (f"该人员的{counts[person_sheet].title}（第 {rec.excel_row} 行）有错误",
-                                f"请先改正{counts[person_sheet].title}工作表第 {rec.excel_row} 行的错误，再重新报送整份文件。")
+    def _persons(self, sid: str, records: list[Any], title: str) -> list[tuple[Any, int, int]]:
+        block = _block_for(self.wb, sid)
+        first_rows: list[tuple[Any, PersonKey]] = []
+        intake_new: list[str] = []
+        for rec in records:
+            values = rec.values
+            name = values.get("name")
+            if rec.has_error and isinstance(name, str) and name:
+                self.bad_basic_by_name.setdefault(name, rec.excel_row)
+            number = values.get("id_number")
+            if not number:
+                if not rec.has_error:
+                    self.added.append(_not_stored(title, rec, block, None,
+                                                  f"身份证件号为 （空） 的人员在本文件的{title}中没有记录，本校在系统中也没有该人员",
+                                                  f"请在{title}工作表中补填该人员的基本信息后重新报送。"))
+                continue
+            key = (str(values.get("id_type") or DEFAULT_ID_TYPE), str(number))
+            first = self._first_key(key[1])
+            if first is None:
+                self.basic[key[1]] = 0
+                if key[0] != DEFAULT_ID_TYPE:
+                    self.basic_type[key[1]] = key[0]
+                intake_new.append(key[1])
+            elif key != first and key not in self.extra:
+                self.extra[key] = 0
+            else:
+                continue  # a second row of the same person: only the first is kept (the engine flags it)
+            if rec.has_error:
+                self.bad[key] = (f"该人员的{title}（第 {rec.excel_row} 行）有错误",
+                                 f"请先改正{title}工作表第 {rec.excel_row} 行的错误，再重新报送整份文件。")
+            first_rows.append((rec, key))
+        existing = self._teachers(k[1] for _, k in first_rows)
+        accepted: list[tuple[Any, PersonKey, tuple[int, str, str, str] | None]] = []
+        for rec, key in first_rows:
+            t = existing.get(key)
+            if t is not None and t[1] != self.unit_code and t[2] in LIVE_STATUSES:
+                self.bad.setdefault(key, ("该人员已在其他学校有在职或待审核的记录（一人一号）",
+                                          "如属调动，请由调入学校填写调动申请表（tmis template transfer）发起调动；如身份证件号填错，请改正后重新报送。"))
+                school = self.session.get(Unit, t[1])
+                self.conflicts.append(Finding(
+                    sheet=title, row=rec.excel_row, column=_cell_of(block, "id_number"),
+                    field="id_number", value=key[1], rule="PERSON-CONFLICT", severity=ERROR,
+                    message=f"身份证件号为 {key[1]} 的人员已在{school.name if school else t[1]}"
+                            f"（{t[1]}）有记录，一人只能有一条教师记录",
+                    hint="如属调动，请由调入学校填写调动申请表（tmis template transfer）发起调动；如身份证件号填错，请改正后重新报送。"))
+            if rec.has_error or key in self.bad:
+                continue
+            accepted.append((rec, key, t))
+        # Teachers: new ones are pending at this school; known ones at this school get the new name.
+        new_rows: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        now = dt.datetime.now(dt.UTC)
+        tids: dict[PersonKey, int] = {}
+        for rec, key, t in accepted:
+            name = str(rec.values.get("name") or "")
+            if t is None:
+                new_rows.append({"id_type": key[0], "id_number": key[1], "name": name, "unit_code": self.unit_code,
+                                 "status": "pending", "created_at": now, "updated_at": now})
+                continue
+            change: dict[str, Any] = {}
+            if t[1] != self.unit_code:  # a person who left another school (status 'left') joins this one
+                change.update(unit_code=self.unit_code, status="pending")
+            if name and t[3] != name:
+                change["name"] = name
+            if change:
+                changes.append({"id": t[0], **change, "updated_at": now})
+            tids[key] = t[0]
+            self.known.add(t[0])
+        if new_rows:
+            for row, tid in zip(new_rows, bulk.insert_with_ids(self.session, Teacher, new_rows), strict=True):
+                tids[(row["id_type"], row["id_number"])] = tid
+            self.out.teachers_new += len(new_rows)
+        bulk.update_by_id(self.session, Teacher, changes)
+        out = []
+        for rec, key, _t in accepted:
+            tid = tids[key]
+            if key in self.extra:
+                self.extra[key] = tid
+                self._intake_accepted.append(key[1])
+            else:
+                self.basic[key[1]] = tid
+            out.append((rec, tid, 1))
+        if intake_new:
+            stored = {key[1] for _rec, key, _t in accepted}
+            report_facts.record_intake_persons(
+                self.session, self.submission.id, self.unit_code,
+                self.submission.received_at or dt.datetime.now(dt.UTC), intake_new, stored)
+        return out
 
-    # Numbers used on other sheets without a 基本信息 row in this file: the school's own teachers in the store.
-    numbers_elsewhere = sorted({str(r.values.get("id_number")) for sid, recs in rows_by_sheet.items()
-                                if sid != person_sheet for r in recs
-                                if r.values.get("id_number") and str(r.values.get("id_number")) not in person_of_number})
-    existing: dict[PersonKey, Teacher] = {}
-    numbers = sorted({k[1] for k in basic_row_of} | set(numbers_elsewhere))
-    for part in _chunks(numbers):
-        for t in session.scalars(select(Teacher).where(Teacher.id_number.in_(part))):
-            existing[(t.id_type, t.id_number)] = t
-    own_by_number: dict[str, PersonKey] = {}
-    for key, t in existing.items():
-        if t.unit_code == unit_code and key[1] in numbers_elsewhere:
-            # Prefer the resident identity card when one number exists under several document types.
-            if key[1] not in own_by_number or key[0] == DEFAULT_ID_TYPE:
-                own_by_number[key[1]] = key
-
-    # 2. 一人一号: a live record at another school blocks the person (the engine flags it too).
-    flagged = {(f.sheet, f.row) for f in result.findings if f.rule == "PERSON-CONFLICT"}
-    for key, rec in basic_row_of.items():
-        t = existing.get(key)
-        if t is None or t.unit_code == unit_code or t.status not in LIVE_STATUSES:
-            continue
-        block = _block_for(wb, person_sheet)
-        title = counts[person_sheet].title
-        bad_persons.setdefault(key, ("该人员已在其他学校有在职或待审核的记录（一人一号）",
-                                     "如属调动，请由调入学校填写调动申请表（tmis template transfer）发起调动；如身份证件号填错，请改正后重新报送。"))
-        if rec.has_error and (title, rec.excel_row) in flagged:
-            continue
-        if (title, rec.excel_row) not in flagged:
-            school = session.get(Unit, t.unit_code)
-            added.append(Finding(
-                sheet=title, row=rec.excel_row, column=_cell_of(block, "id_number"),
-                field="id_number", value=key[1], rule="PERSON-CONFLICT", severity=ERROR,
-                message=f"身份证件号为 {key[1]} 的人员已在{school.name if school else t.unit_code}"
-                        f"（{t.unit_code}）有记录，一人只能有一条教师记录",
-                hint="如属调动，请由调入学校填写调动申请表（tmis template transfer）发起调动；如身份证件号填错，请改正后重新报送。"))
-
-    # A sub-record whose number matches no 基本信息 row may belong to a person whose 基本信息 row has an error
-    # (often the identity number itself): point at that row rather than saying the person is missing.
-    bad_basic_by_name: dict[str, int] = {}
-    for rec in rows_by_sheet.get(person_sheet, []):
-        name = rec.values.get("name")
-        if rec.has_error and isinstance(name, str) and name:
-            bad_basic_by_name.setdefault(name, rec.excel_row)
-
-    # 3. Decide row by row.
-    accepted: dict[str, list[tuple[Any, PersonKey, int]]] = defaultdict(list)  # sheet → (rec, key, seq)
-    for sid, records in rows_by_sheet.items():
-        block = _block_for(wb, sid)
-        title = counts[sid].title
-        one_record = getattr(pack.sheets.get(sid), "records", "many") == "one"
-        seen: dict[PersonKey, int] = defaultdict(int)
+    def _others(self, sid: str, records: list[Any], title: str) -> list[tuple[Any, int, int]]:
+        block = _block_for(self.wb, sid)
+        basic_title = self._basic_title()
+        if self.seq_sheet != sid:
+            self.seq, self.seq_sheet = {}, sid
+        one_record = getattr(self.pack.sheets.get(sid), "records", "many") == "one"
+        # Numbers without a 基本信息 row in this file: the school's own teachers in the store.
+        unknown = {str(r.values.get("id_number")) for r in records if r.values.get("id_number")} - self.basic.keys()
+        own: dict[str, tuple[PersonKey, int]] = {}
+        for key, t in self._teachers(unknown).items():
+            if t[1] == self.unit_code and (key[1] not in own or key[0] == DEFAULT_ID_TYPE):
+                own[key[1]] = (key, t[0])  # the resident identity card first when a number has several types
+                self.known.add(t[0])
+        out = []
         for rec in records:
             number = rec.values.get("id_number")
             number = str(number) if number else None
-            if sid == person_sheet:
-                key = (str(rec.values.get("id_type") or DEFAULT_ID_TYPE), number) if number else None
-            else:
-                key = person_of_number.get(number) or own_by_number.get(number) if number else None
+            key = None
+            if number:
+                key = self._first_key(number)
+                if key is None and number in own:
+                    key = own[number][0]
             if key is None:
-                basic_title = counts.get(person_sheet, SheetCount('', '基本信息')).title
-                bad_row = bad_basic_by_name.get(rec.values.get("name"))  # type: ignore[arg-type]
+                bad_row = self.bad_basic_by_name.get(rec.values.get("name"))  # type: ignore[arg-type]
                 if not rec.has_error and bad_row is not None:
-                    added.append(_not_stored(
+                    self.added.append(_not_stored(
                         title, rec, block, number,
                         f"{basic_title}第 {bad_row} 行（同名人员 {rec.values.get('name')}）有错误，"
                         f"该行的身份证件号与本行的 {number or '（空）'} 不一致或有误",
                         f"请先改正{basic_title}工作表第 {bad_row} 行，使两处身份证件号一致，再重新报送整份文件。"))
                 elif not rec.has_error:
-                    added.append(_not_stored(title, rec, block, number,
-                                             f"身份证件号为 {number or '（空）'} 的人员在本文件的"
-                                             f"{counts.get(person_sheet, SheetCount('', '基本信息')).title}中没有记录，"
-                                             "本校在系统中也没有该人员",
-                                             f"请在{counts.get(person_sheet, SheetCount('', '基本信息')).title}"
-                                             "工作表中补填该人员的基本信息后重新报送。"))
+                    self.added.append(_not_stored(title, rec, block, number,
+                                                  f"身份证件号为 {number or '（空）'} 的人员在本文件的"
+                                                  f"{basic_title}中没有记录，本校在系统中也没有该人员",
+                                                  f"请在{basic_title}工作表中补填该人员的基本信息后重新报送。"))
                 continue
-            seen[key] += 1
-            seq = seen[key]
+            seq = self.seq[key] = self.seq.get(key, 0) + 1
             if rec.has_error:
                 continue
-            if sid != person_sheet and key in bad_persons:
-                why, fix = bad_persons[key]
-                added.append(_not_stored(title, rec, block, number, why, fix))
-                continue
-            if sid == person_sheet and key in bad_persons:
+            if key in self.bad:
+                why, fix = self.bad[key]
+                self.added.append(_not_stored(title, rec, block, number, why, fix))
                 continue
             if one_record and seq > 1:
                 continue
-            accepted[sid].append((rec, key, seq))
+            tid = self._tid(key) if number in self.basic else own[number][1]  # type: ignore[index]
+            if tid:
+                out.append((rec, tid, seq))
+        return out
 
-    # 4. Teachers: new ones are pending at this school; known ones at this school get the new name.
-    teacher_status = "pending"  # active once its 基本信息 becomes effective (processor.review.decide)
-    teacher_id: dict[PersonKey, int] = {}
-    new_rows: list[dict[str, Any]] = []
-    for rec, key, _seq in accepted.get(person_sheet, []):
-        t = existing.get(key)
-        name = str(rec.values.get("name") or "")
-        if t is None:
-            new_rows.append({"id_type": key[0], "id_number": key[1], "name": name, "unit_code": unit_code,
-                             "status": teacher_status})
-        else:
-            if t.unit_code != unit_code:  # a person who left another school (status 'left') joins this one
-                t.unit_code, t.status = unit_code, teacher_status
-            if name and t.name != name:
-                t.name = name
-            teacher_id[key] = t.id
-    for key, t in existing.items():
-        if t.unit_code == unit_code:
-            teacher_id.setdefault(key, t.id)
-    if new_rows:
-        # Core executemany, then the ids by number: RETURNING with parameter order made SQLite run one INSERT
-        # per teacher (a province-size import spent most of its store time there).
-        conn = session.connection()
-        for part in _chunks(new_rows, 2000):
-            conn.execute(insert(Teacher.__table__), list(part))
-            for numbers in _chunks(sorted({r["id_number"] for r in part})):
-                for tid, id_type, number in conn.execute(select(Teacher.id, Teacher.id_type, Teacher.id_number)
-                                                         .where(Teacher.id_number.in_(numbers))):
-                    teacher_id[(id_type, number)] = tid
-        out.teachers_new = len(new_rows)
-    session.flush()
-
-    # 5. Supersede the school's pending versions that this file replaces, then insert the new versions in
-    # batches as they are built (a province-size file never holds every version row in memory at once).
-    replaced: dict[str, set[int]] = defaultdict(set)
-    for sid, items in accepted.items():
-        for _rec, key, _seq in items:
-            tid = teacher_id.get(key)
-            if tid is not None:
-                replaced[sid].add(tid)
-    on_open_sheet = (select(ReturnSheetItem.version_id).join(ReturnSheet, ReturnSheet.id == ReturnSheetItem.sheet_id)
-                     .where(ReturnSheet.status == "open"))
-    for sid, tids in replaced.items():
-        for part in _chunks(sorted(tids)):
+    def _insert(self, sid: str, count: SheetCount, accepted: list[tuple[Any, int, int]]) -> None:
+        """Supersede the school's pending versions this chunk replaces, then insert the new versions."""
+        if not accepted:
+            return
+        session = self.session
+        on_open_sheet = (select(ReturnSheetItem.version_id)
+                         .join(ReturnSheet, ReturnSheet.id == ReturnSheetItem.sheet_id)
+                         .where(ReturnSheet.status == "open"))
+        known = self.known
+        for part in _chunks(sorted({tid for _rec, tid, _seq in accepted if tid in known})):
+            # `unit_code || ''`: not the (unit_code, review_state) index, which would walk every pending version
+            # of the school — this file's own earlier chunks included — for each 500 teachers; the
+            # (teacher_id, category) index finds just theirs.
             res = session.execute(
                 update(RecordVersion)
-                .where(RecordVersion.unit_code == unit_code, RecordVersion.category == sid,
+                .where(RecordVersion.unit_code.concat("") == self.unit_code, RecordVersion.category == sid,
                        RecordVersion.review_state == "pending", RecordVersion.teacher_id.in_(part),
+                       RecordVersion.submission_id != self.submission.id,
                        RecordVersion.id.not_in(on_open_sheet))
                 .values(review_state="superseded")
                 .execution_options(synchronize_session=False)
             )
-            out.superseded += res.rowcount or 0
+            self.out.superseded += res.rowcount or 0
+        title = count.title
+        rows = [{
+            "teacher_id": tid, "category": sid, "seq": seq, "unit_code": self.unit_code,
+            "submission_id": self.submission.id, "source_sheet": title, "source_row": rec.excel_row,
+            "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
+            "review_state": "pending", "review_level": self.level, "review_unit": self.reviewer,
+            "level_since": self.since, "created_at": self.since,
+        } for rec, tid, seq in accepted]
+        for part in _batches(rows, 5000):
+            ids = bulk.insert_with_ids(session, RecordVersion, part)
+            report_facts.record_facts(session, ids, part)
+            self.version_ids.extend(ids)
+        self.stored_teachers.update(tid for _rec, tid, _seq in accepted)
+        count.stored += len(rows)
+        self.out.stored += len(rows)
 
-    level = review_step.level if review_step is not None else "school"
-    reviewer = review_step.unit_code if review_step is not None else unit_code
-    since = dt.datetime.now(dt.UTC)
+    # -- the end of the file ---------------------------------------------------------------------
+    def finish(self, result: Any) -> IngestResult:
+        """Counts, status and the findings ingest added, once the engine is done with the file."""
+        out = self.out
+        order = {s.id: i for i, s in enumerate(self.pack.ordered_sheets())}
+        for sid in getattr(result, "rows", {}) or {}:
+            self._count(sid)
+        for sid in getattr(result, "counts", {}) or {}:
+            if sid in self.pack.sheets:
+                self._count(sid)
+        out.sheets = [self.counts[s] for s in sorted(self.counts, key=lambda s: order.get(s, 999))]
+        if self.store:
+            self._late_errors(getattr(result, "error_rows", {}) or {})
+            if self._intake_accepted:
+                for part in _chunks(sorted(set(self._intake_accepted))):
+                    self.session.execute(update(IntakePerson).where(IntakePerson.submission_id == self.submission.id,
+                                                                    IntakePerson.id_number.in_(part))
+                                         .values(accepted=True).execution_options(synchronize_session=False))
+        flagged = {(f.sheet, f.row) for f in result.findings if f.rule == "PERSON-CONFLICT"}
+        conflicts = [f for f in self.conflicts if (f.sheet, f.row) not in flagged]
+        out.findings = conflicts + self.added
+        errors = sum(1 for f in result.findings if f.severity == ERROR)
+        if self._savepoint is not None:
+            if errors or any(f.severity == ERROR for f in out.findings):
+                self._savepoint.rollback()
+                for c in self.counts.values():
+                    c.stored = 0
+                out.stored = out.teachers_new = out.superseded = 0
+                self.version_ids = []
+                out.findings = []
+                out.note = "按“全有或全无”方式接收：文件中有错误，整份文件未入库。"
+            else:
+                self._savepoint.commit()
+        if self.store and out.stored:
+            # The report's teacher_facts in step, once per teacher of the file (after late errors took rows out).
+            report_facts.refresh(self.session, self.stored_teachers)
+        errors += sum(1 for f in out.findings if f.severity == ERROR)
+        out.status = status_for(out.rows, out.stored, errors)
+        out.version_ids = self.version_ids
+        return out
 
-    def version_rows() -> Iterator[dict[str, Any]]:
-        for sid, items in accepted.items():
-            title = counts[sid].title
-            for rec, key, seq in items:
-                tid = teacher_id.get(key)
-                if tid is None:
+    def _late_errors(self, error_rows: dict[str, set[int]]) -> None:
+        """Rows stored with their chunk that the engine marked as errors afterwards: take them out again
+        (with every other row of a person whose 基本信息 row it was)."""
+        session, sub = self.session, self.submission
+        drop: dict[int, tuple[str, int, int]] = {}  # version id → (category, row, teacher id)
+        for sid, rows in error_rows.items():
+            for part in _chunks(sorted(rows)):
+                for vid, tid, row in session.execute(
+                        select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.source_row)
+                        .where(RecordVersion.submission_id == sub.id, RecordVersion.category == sid,
+                               RecordVersion.source_row.in_(part))):
+                    drop[vid] = (sid, row, tid)
+        if not drop:
+            return
+        persons = sorted({tid for vid, (sid, _r, tid) in drop.items() if sid == self.person_sheet})
+        title = self._basic_title()
+        for part in _chunks(persons):
+            for vid, sid, row, tid, number in session.execute(
+                    select(RecordVersion.id, RecordVersion.category, RecordVersion.source_row,
+                           RecordVersion.teacher_id, Teacher.id_number)
+                    .join(Teacher, Teacher.id == RecordVersion.teacher_id)
+                    .where(RecordVersion.submission_id == sub.id, RecordVersion.teacher_id.in_(part),
+                           RecordVersion.category != self.person_sheet)):
+                if vid in drop:
                     continue
-                counts[sid].stored += 1
-                yield {
-                    "teacher_id": tid, "category": sid, "seq": seq, "unit_code": unit_code,
-                    "submission_id": submission.id, "source_sheet": title, "source_row": rec.excel_row,
-                    "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
-                    "review_state": "pending", "review_level": level, "review_unit": reviewer,
-                    "level_since": since,
-                }
-
-    out.stored = 0
-    returning = insert(RecordVersion).returning(RecordVersion.id, sort_by_parameter_order=True)
-    for part in _batches(version_rows(), 5000):
-        ids = session.execute(returning, part).scalars().all()
-        report_facts.record_facts(session, ids, part)
-        out.stored += len(part)
-    report_facts.refresh(session, {tid for tids in replaced.values() for tid in tids})  # teacher_facts in step
-    stored_numbers = {key[1] for rec, key, _seq in accepted.get(person_sheet, []) if teacher_id.get(key)}
-    report_facts.record_intake_persons(session, submission.id, unit_code, submission.received_at or dt.datetime.now(dt.UTC),
-                                       (k[1] for k in basic_row_of), stored_numbers)
-    out.findings = added
-    errors += sum(1 for f in added if f.severity == ERROR)
-    out.status = status_for(total, out.stored, errors)
-    return out
+                drop[vid] = (sid, row, tid)
+                basic_row = next((r for v, (s, r, t) in drop.items() if t == tid and s == self.person_sheet), 0)
+                block = _block_for(self.wb, sid)
+                self.added.append(Finding(
+                    sheet=self._count(sid).title, row=row, column=_cell_of(block, "id_number"), field="id_number",
+                    value=number, rule="ROW-NOT-STORED", severity=WARNING,
+                    message=f"本行暂未入库：该人员的{title}（第 {basic_row} 行）有错误",
+                    hint=f"请先改正{title}工作表第 {basic_row} 行的错误，再重新报送整份文件。"))
+        ids = sorted(drop)
+        for part in _chunks(ids):
+            session.execute(delete(ReportFact).where(ReportFact.version_id.in_(part)))
+            session.execute(delete(RecordVersion).where(RecordVersion.id.in_(part)))
+        for _vid, (sid, _row, _tid) in drop.items():
+            self.counts[sid].stored -= 1
+            self.out.stored -= 1
+        gone = set(ids)
+        self.version_ids = [v for v in self.version_ids if v not in gone]
+        for part in _chunks(persons):
+            numbers = list(session.scalars(select(Teacher.id_number).where(Teacher.id.in_(part))))
+            session.execute(update(IntakePerson).where(IntakePerson.submission_id == sub.id,
+                                                       IntakePerson.id_number.in_(numbers))
+                            .values(accepted=False).execution_options(synchronize_session=False))
+            # Teachers this file created only for the dropped rows go with them.
+            left = delete(Teacher).where(Teacher.id.in_(part), ~exists().where(RecordVersion.teacher_id == Teacher.id))
+            self.out.teachers_new -= session.execute(left).rowcount or 0
 
 
 def _not_stored(title: str, rec: Any, block: Any, number: str | None, why: str, fix: str) -> Finding:
@@ -422,6 +595,4 @@ def save_findings(session: Session, submission_id: int, findings: Iterable[Findi
         "submission_id": submission_id, "sheet": f.sheet, "row": f.row, "column": f.column, "field": f.field,
         "value": f.value, "rule": f.rule, "severity": f.severity, "message": f.message, "hint": f.hint or "",
     } for f in findings]
-    for part in _chunks(rows, 5000):
-        session.execute(insert(FindingRow), list(part))
-    return len(rows)
+    return bulk.insert_rows(session, FindingRow, rows)

@@ -44,7 +44,7 @@ from processor.feedback import (
 )
 from processor.findings import ERROR, WARNING, Finding
 from processor.handlers import FileJob, handler_for
-from processor.ingest import REJECTED, UNREADABLE, StoreLookupImpl, ingest, save_findings, status_for
+from processor.ingest import REJECTED, UNREADABLE, Ingest, StoreLookupImpl, save_findings, status_for
 from processor.review.intake import entry_step, settle_unreviewed
 from processor.store.models import Submission, Unit
 
@@ -346,21 +346,15 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
     known_unit = unit_code if unit_level == "school" else None
 
     validator = _validator(pack, engine, config.today, int(config.get("check", "max_findings")))
-    result = validator.validate(wb)
-    findings = _school_findings(result, name)
-    if problem is not None:
-        findings.insert(0, problem)
-    elif guessed is not None:
-        findings.insert(0, guessed)
-
     accept_mode = config.get("intake", "accept_mode")
     sheet_order = {}
     for block in wb.blocks:
         sheet_order[block.title] = getattr(block.spec, "order", 0)
+    first = [problem] if problem else [guessed] if guessed else []
 
     for attempt in (1, 2):
         try:
-            return _store(path, name, sha, config, pack, engine, dirs, wb, result, findings, problem, known_unit,
+            return _store(path, name, sha, config, pack, engine, dirs, wb, validator, first, problem, known_unit,
                           unit_name, accept_mode, received, channel, sender, sheet_order)
         except IntegrityError as exc:
             with Session(engine) as session:
@@ -371,13 +365,11 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
             if attempt == 2:
                 raise
             log.warning("%s: concurrent change while storing (%s); validating again", name, exc.orig)
-            result = validator.validate(wb)
-            findings = ([problem] if problem else [guessed] if guessed else []) + _school_findings(result, name)
     raise AssertionError("unreachable")
 
 
 def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engine, dirs: StateDirs, wb: Any,
-           result: Any, findings: list[Finding], problem: Finding | None, known_unit: str | None,
+           validator: Any, first: list[Finding], problem: Finding | None, known_unit: str | None,
            unit_name: str | None, accept_mode: str, received: datetime, channel: str, sender: str,
            sheet_order: dict[str, int]) -> Outcome:
     meta = getattr(wb, "meta", None) or {}
@@ -391,11 +383,19 @@ def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engi
         archived = dirs.archive / received.astimezone().strftime("%Y-%m") / f"{sub.id}__{safe_filename(name, 150)}"
         sub.archived_path = str(archived)
         step = entry_step(session, config, known_unit)
-        done = ingest(session, pack=pack, wb=wb, result=result, submission=sub, unit_code=known_unit or "",
-                      accept_mode=accept_mode, store=known_unit is not None and problem is None, review_step=step)
+        # --- streaming ingest (issue 12): each chunk the engine validates is stored at once, in this one
+        # transaction, so memory is bounded whatever the file's size and a kill at any moment stores nothing.
+        # The engine's store look-ups read through this session (an SQLite write transaction would make
+        # other connections wait) and see the file's own earlier chunks.
+        run = Ingest(session, pack=pack, wb=wb, submission=sub, unit_code=known_unit or "", accept_mode=accept_mode,
+                     store=known_unit is not None and problem is None, review_step=step)
+        with validator.env.store.using(session):
+            result = validator.validate(wb, keep_rows=False, on_chunk=run.add)
+        done = run.finish(result)
         if step is None and done.stored:
-            settle_unreviewed(session, config, pack, sub.id)
-        findings = findings + done.findings
+            settle_unreviewed(session, config, pack, sub.id, done.version_ids)
+        # --- end of streaming ingest
+        findings = first + _school_findings(result, name) + done.findings
         # The engine counts findings past check.max_findings too; the list holds the first ones only.
         extra = ([problem] if problem else []) + done.findings
         own = [f for f in result.findings if f.rule == RULE_ERROR]

@@ -5,6 +5,8 @@ The test starts the worker as ``python -c "import crash_hooks; crash_hooks.main(
 power cut) at the n-th time it reaches that point in this run:
 
 - ``read``      the n-th file has been read and not yet validated (nothing written);
+- ``chunk``     the n-th chunk of validated rows has been stored by the streaming ingest (its bulk inserts
+                sent, the file's transaction still open: more chunks, the report and the commit to come);
 - ``commit``    the n-th transaction that stores a submission has sent everything and is about to commit
                 (the report for the school is already written);
 - ``committed`` that transaction has committed, the file has not been moved yet;
@@ -20,7 +22,7 @@ import os
 import signal
 from typing import Any
 
-POINTS = ("read", "commit", "committed", "moved")
+POINTS = ("read", "chunk", "commit", "committed", "moved")
 
 
 def _killer(point: str, n: int) -> Any:
@@ -42,6 +44,7 @@ def install(spec: str) -> None:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
+    import processor.ingest as ingest
     import processor.pipeline as pipeline
     import processor.readers as readers
     from processor.store.models import Submission
@@ -83,8 +86,16 @@ def install(spec: str) -> None:
         reached("moved")
         return target
 
+    real_add = ingest.Ingest.add
+
+    def add(self: Any, sheet_id: str, records: list[Any]) -> None:
+        real_add(self, sheet_id, records)
+        if self.store and records:
+            reached("chunk")
+
     readers.read_workbook = read_workbook
     pipeline.move_file = move_file
+    ingest.Ingest.add = add  # type: ignore[method-assign]
 
 
 def main() -> None:

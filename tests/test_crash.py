@@ -1,7 +1,7 @@
 """A real crash: `tmis run --once` killed with SIGKILL at several moments, then run again to the end.
 
-The moments are points of progress, not of time (crash_hooks: after the n-th read, during and after the n-th
-commit, after the n-th move), so every run dies where it was meant to on a fast machine and on a loaded one.
+The moments are points of progress, not of time (crash_hooks: after the n-th read, after the n-th chunk the
+streaming ingest stored (mid-file, transaction open), during and after the n-th commit, after the n-th move), so every run dies where it was meant to on a fast machine and on a loaded one.
 
 Every kill is followed by the invariants that must hold at any moment (no file lost or copied, nothing
 half-stored); the final state must equal that of an uninterrupted run over the same files: every file
@@ -131,10 +131,13 @@ def _run_killed_at(env: Env, log: Path, point: str) -> int:
 
 
 def _kill_plan(rng: random.Random) -> list[str]:
-    """Eight kill points, each kind at least twice, in an order drawn from the seed. n ≥ 2: the first event of
+    """Ten kill points, each kind at least twice, in an order drawn from the seed. n ≥ 2: the first event of
     a run may belong to the file the previous run left in processing/, and that file must get through (a
     file interrupted three times is quarantined, which an uninterrupted run would not do)."""
-    plan = [f"{point}:{rng.choice((2, 3))}" for point in crash_hooks.POINTS for _ in range(2)]
+    # A file stores one chunk per sheet it fills (up to 14): a chunk point of 2 or 3 would die in the leftover
+    # file again, so chunk points count far enough to die inside a later file, between two of its chunks.
+    plan = [f"{point}:{rng.choice((16, 24) if point == 'chunk' else (2, 3))}"
+            for point in crash_hooks.POINTS for _ in range(2)]
     rng.shuffle(plan)
     return plan
 

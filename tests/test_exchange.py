@@ -63,6 +63,16 @@ def _rare_names(people: list[tuple[Any, tuple[str, str]]]) -> None:
         person.basic["name"] = name
 
 
+def _legacy_people(n: int, seed: int) -> list[tuple[Any, tuple[str, str]]]:
+    """People of SCHOOL_A the legacy layout can carry, two of them with names outside GBK."""
+    people = _people(n, seed, SCHOOL_A, set())
+    _rare_names(people)
+    for person, _school in people:  # the legacy layout has one 民主党派 for eight parties: not representable
+        if person.basic["political_status"][0] not in ("01", "02", "03", "13"):
+            person.basic["political_status"] = ("13",)
+    return people
+
+
 def _profile(env: Env, name: str) -> Any:
     return load_profile(SHIPPED / name, env.pack)
 
@@ -455,11 +465,7 @@ def test_national_round_trip_gives_back_the_same_records(store_env: Env, tmp_pat
 def test_legacy_round_trip_in_gb18030_gives_back_the_same_records(env: Env, tmp_path: Path,
                                                                    runner: CliRunner) -> None:
     _own_profiles(env, tmp_path, "legacy-2011", authoritative=True)
-    people = _people(20, 31, SCHOOL_A, set())
-    _rare_names(people)
-    for person, _school in people:  # the legacy layout has one 民主党派 for eight parties: not representable
-        if person.basic["political_status"][0] not in ("01", "02", "03", "13"):
-            person.basic["political_status"] = ("13",)
+    people = _legacy_people(20, 31)
     source = write_foreign(tmp_path / "旧系统.csv", _profile_in(env, tmp_path), env.pack, people)
     code, first = _import(env, source, "legacy-2011")
     assert (code, first["errors"]) == (0, 0)
@@ -523,3 +529,58 @@ def test_profiles_command_lists_the_shipped_profiles(env: Env, runner: CliRunner
     assert result.output.splitlines() == [
         "legacy-2011：2011 年版省级教师管理系统导出，版本 2026.1，csv（gb18030），进入审核，可获得个人信息",
         "national：全国教师管理信息系统批量导入，版本 2026.1，xlsx，直接生效，可获得个人信息"]
+
+
+# ----------------------------------------------------------------------------------------------- .xls export
+
+
+def test_xls_profile_exports_real_biff8_that_round_trips_with_names_outside_gbk(env: Env, tmp_path: Path,
+                                                                               runner: CliRunner) -> None:
+    _own_profiles(env, tmp_path, "legacy-2011", authoritative=True)
+    people = _legacy_people(12, 41)
+    code, first = _import(env, write_foreign(tmp_path / "旧系统.csv", _profile_in(env, tmp_path), env.pack, people),
+                          "legacy-2011")
+    assert (code, first["errors"]) == (0, 0)
+    _own_profiles(env, tmp_path, "legacy-2011", format="xls")
+    out = _export(env, "legacy-2011", tmp_path / "导出.xls")
+    data = (tmp_path / "导出.xls").read_bytes()
+    assert data[:8] == bytes.fromhex("d0cf11e0a1b11ae1")  # an OLE2 compound file: BIFF8, not a renamed CSV
+    import python_calamine
+
+    sheet = python_calamine.CalamineWorkbook.from_path(str(tmp_path / "导出.xls")).get_sheet_by_index(0).to_python()
+    assert sheet[0][:4] == ["教师编号", "姓名", "性别", "身份证号"] and len(sheet) == 13
+    assert {"刘䶮", "𠮷祥"} <= {row[1] for row in sheet[1:]}
+    assert (out["rows"], out["more_files"]) == (12, [])
+    other = make_env(_fresh_instance(runner, tmp_path / "另一实例"), tmp_path / "单位.xlsx")
+    try:
+        other.config_path.write_text(other.config_path.read_text(encoding="utf-8").replace(
+            'profiles = ""', f'profiles = "{tmp_path / "profiles"}"'), encoding="utf-8")
+        other.reload()
+        code, again = _import(other, tmp_path / "导出.xls", "legacy-2011")
+        assert (code, again["errors"], again["stored"]) == (0, 0, first["stored"])
+        assert _records(other) == _records(env)
+    finally:
+        other.engine.dispose()
+
+
+def test_xls_export_past_a_sheets_rows_continues_in_numbered_files_listed_in_the_manifest(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import python_calamine
+
+    from processor.exchange import exporter
+
+    monkeypatch.setattr(exporter, "XLS_DATA_ROWS", 4)  # 65,535 in production: the same code path, small
+    _own_profiles(env, tmp_path, "legacy-2011", authoritative=True)
+    _import(env, write_foreign(tmp_path / "旧系统.csv", _profile_in(env, tmp_path), env.pack,
+                               _people(10, 43, SCHOOL_A, set())), "legacy-2011")
+    _own_profiles(env, tmp_path, "legacy-2011", format="xls")
+    out = _export(env, "legacy-2011", tmp_path / "导出.xls")
+    assert out["more_files"] == [str(tmp_path / "导出_2.xls"), str(tmp_path / "导出_3.xls")]
+    manifest = read_manifest(tmp_path / "导出.xls")
+    assert [(p["file"], p["rows"]) for p in manifest["parts"]] == [("导出.xls", 4), ("导出_2.xls", 4), ("导出_3.xls", 2)]
+    for part in manifest["parts"]:
+        data = (tmp_path / part["file"]).read_bytes()
+        assert part["sha256"] == hashlib.sha256(data).hexdigest()
+        rows = python_calamine.CalamineWorkbook.from_path(str(tmp_path / part["file"])).get_sheet_by_index(0).to_python()
+        assert rows[0][:2] == ["教师编号", "姓名"] and len(rows) == part["rows"] + 1
+    assert "分为 3 个文件" in manifest["split"] and manifest["rows"] == 10

@@ -201,3 +201,50 @@ def test_sub_record_of_a_person_whose_basic_row_has_a_bad_number_points_at_that_
     assert outcome.status == "partial"
     assert f"基本信息第 {bad_row} 行（同名人员" in report
     assert "在本文件的基本信息中没有记录" not in report
+
+
+def _small_chunks(env: Env, monkeypatch: pytest.MonkeyPatch, rows: int) -> list[tuple[str, int]]:
+    """The pipeline's validator in chunks of ``rows`` rows; returns the (sheet, rows) of every chunk ingested."""
+    import processor.ingest as ingest_module
+    from processor import pipeline
+
+    validator = pipeline._validator(env.pack, env.engine, env.config.today, int(env.config.get("check", "max_findings")))
+    monkeypatch.setattr(validator, "chunk_rows", rows)
+    seen: list[tuple[str, int]] = []
+    real_add = ingest_module.Ingest.add
+
+    def add(self: ingest_module.Ingest, sheet_id: str, records: list) -> None:  # type: ignore[type-arg]
+        seen.append((sheet_id, len(records)))
+        real_add(self, sheet_id, records)
+
+    monkeypatch.setattr(ingest_module.Ingest, "add", add)
+    return seen
+
+
+def test_rows_are_stored_chunk_by_chunk_as_the_engine_validates_them(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chunks = _small_chunks(env, monkeypatch, 3)
+    out, _ = _send(env, tmp_path, "教师信息.xlsx", people(8, seed=31))
+    assert [n for sheet, n in chunks if sheet == "basic"] == [3, 3, 2]  # 8 基本信息 rows, handed over 3 at a time
+    assert chunks[0][0] == "basic" and sum(n for _, n in chunks) == out.rows
+    assert (out.status, out.stored) == ("accepted", out.rows) and env.count(RecordVersion) == out.rows
+    for v_list in _by_teacher_and_category(env).values():  # a person's rows of a sheet may span two chunks
+        rows = sorted(v_list, key=lambda v: v.source_row)
+        assert [v.seq for v in rows] == list(range(1, len(rows) + 1))
+    assert sorted(t.id_number for t in env.teachers()) == sorted({v.data["id_number"] for v in env.versions()})
+
+
+def test_chunked_ingest_keeps_a_wrong_basic_rows_person_out_of_later_chunks(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _small_chunks(env, monkeypatch, 2)
+    persons = people(6, seed=27)
+    out, injected = _send(env, tmp_path, "教师信息.xlsx", persons, mistakes=[("missing_required", 1)])
+    (bad,) = [i for i in injected if i.mistake == "missing_required"]
+    number = persons[bad.person].id_number
+    assert all(v.data.get("id_number") != number for v in env.versions())
+    assert len(env.teachers()) == 5 and all(t.id_number != number for t in env.teachers())
+    with Session(env.engine) as s:
+        warned = s.scalars(select(Finding).where(Finding.submission_id == out.submission_id,
+                                                 Finding.rule == "ROW-NOT-STORED")).all()
+    assert warned and {f.value for f in warned} == {number}
+    assert warned[0].message == f"本行暂未入库：该人员的基本信息（第 {bad.row} 行）有错误"

@@ -474,7 +474,7 @@ class _Importer:
             done = ingest(session, pack=self.pack, wb=wb, result=result, submission=sub, unit_code=school,
                           accept_mode="row", store=True, review_step=step)
             if step is None and done.stored:
-                settle_unreviewed(session, self.config, self.pack, sub.id)
+                settle_unreviewed(session, self.config, self.pack, sub.id, done.version_ids)
             found = found + done.findings
             conflicts = {f.row for f in done.findings if f.rule == "PERSON-CONFLICT"}
             for rec in result.rows.get(self.person_sheet, []):

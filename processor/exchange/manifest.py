@@ -26,8 +26,12 @@ def _tmis_version() -> str:
 
 def write_manifest(out: Path, *, profile: Profile, sha256: str, unit: str | None, since: datetime | None,
                    until: datetime, rows: int, teachers: int, rows_by_sheet: dict[str, int],
-                   unmapped: dict[str, dict[str, int]]) -> Path:
-    """Write ``<file>.manifest.json``: row counts, sha256 and size, time range, profile and its version."""
+                   unmapped: dict[str, dict[str, int]], parts: list[dict[str, Any]] | None = None,
+                   split: str | None = None) -> Path:
+    """Write ``<file>.manifest.json``: row counts, sha256 and size, time range, profile and its version.
+
+    ``parts``: an .xls export split into several files (file, rows, bytes, sha256 each; the first is
+    ``out``), with ``split`` saying why in Chinese."""
     data: dict[str, Any] = {
         "file": out.name,
         "bytes": out.stat().st_size,
@@ -49,6 +53,9 @@ def write_manifest(out: Path, *, profile: Profile, sha256: str, unit: str | None
         "generated_at": datetime.now(UTC).isoformat(),
         "generator": f"tmis {_tmis_version()}",
     }
+    if parts:
+        data["parts"] = parts
+        data["split"] = split
     target = manifest_path(out)
     atomic_write_text(target, json.dumps(data, ensure_ascii=False, indent=1))
     return target

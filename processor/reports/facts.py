@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from processor.store import bulk
 from processor.store.models import IntakePerson, RecordVersion, ReportFact, TeacherFact
 
 BIANZHI = "在编"  # the employment value of a person in the establishment (是否在编 = 1)
@@ -64,9 +65,7 @@ def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[di
             out.append({"version_id": vid, "teacher_id": row["teacher_id"], "unit_code": row["unit_code"],
                         "category": row["category"], "sex": None, "birth_year": None, "ethnicity": None,
                         "employment": None, "education": None, "title": None, "subject": None, **fact})
-    if out:
-        session.execute(insert(ReportFact), out)
-    return len(out)
+    return bulk.insert_rows(session, ReportFact, out)
 
 
 def record_intake_persons(session: Session, submission_id: int, unit_code: str, received_at: datetime,
@@ -74,9 +73,7 @@ def record_intake_persons(session: Session, submission_id: int, unit_code: str, 
     """One row per distinct identity number on the file's 基本信息 rows, marked when its row was stored."""
     rows = [{"submission_id": submission_id, "unit_code": unit_code, "received_at": received_at,
              "id_number": n[:40], "accepted": n in accepted} for n in sorted(set(numbers))]
-    for i in range(0, len(rows), 5000):
-        session.execute(insert(IntakePerson), rows[i:i + 5000])
-    return len(rows)
+    return bulk.insert_rows(session, IntakePerson, rows)
 
 
 def current_facts(teacher_ids: Sequence[int] | None = None) -> Select[Any]:

@@ -10,18 +10,18 @@ Everything happens in the caller's transaction, with bulk updates by primary key
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from processor.reports import facts as report_facts
 from processor.review.chain import Chain
 from processor.review.numbering import Numberer
-from processor.store.models import RecordVersion, Teacher
+from processor.store import bulk
+from processor.store.models import RecordVersion
 
 CHUNK = 500
 
@@ -61,12 +61,12 @@ def refs_of(session: Session, ids: list[int]) -> list[VersionRef]:
 
 
 def _bulk(session: Session, rows: list[dict[str, Any]]) -> None:
-    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_keys[tuple(sorted(row))].append(row)
-    for part in by_keys.values():
-        for i in range(0, len(part), 5000):
-            session.execute(update(RecordVersion), part[i:i + 5000])
+    session.flush()
+    bulk.update_by_id(session, RecordVersion, rows)
+    # ORM copies of these versions loaded earlier in the session must show the new states.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, RecordVersion):
+            session.expire(obj)
 
 
 def settle(session: Session, *, chain: Chain, person_sheet: str, scheme: str, now: datetime,
@@ -102,6 +102,7 @@ def make_effective(session: Session, refs: list[VersionRef], *, person_sheet: st
     changes: list[dict[str, Any]] = []
     _make_effective(session, refs, changes, out, person_sheet=person_sheet, scheme=scheme, now=now)
     _bulk(session, changes)
+    report_facts.settled(session, changes)
     return out
 
 
@@ -136,13 +137,5 @@ def _make_effective(session: Session, refs: list[VersionRef], changes: list[dict
             first_basic.append(ref.teacher_id)
     if first_basic:
         numberer = Numberer(session, scheme)
-        ids = sorted(set(first_basic))
-        for i in range(0, len(ids), CHUNK):
-            teachers = session.scalars(select(Teacher).where(Teacher.id.in_(ids[i:i + CHUNK]))
-                                       .order_by(Teacher.unit_code, Teacher.id)).all()
-            for teacher in teachers:
-                numberer.assign(teacher)
-                if teacher.status == "pending":  # a status set by a workflow (长期离岗, 交流轮岗中 …) stays
-                    teacher.status = "active"
-        session.flush()
+        numberer.activate(sorted(set(first_basic)))
         out.numbers = numberer.assigned

@@ -66,18 +66,53 @@ class Numberer:
         highest = self.session.scalar(select(func.max(TeacherNumber.number)).where(TeacherNumber.prefix == prefix))
         return prefix, (int(highest[-SEQUENCE_DIGITS:]) + 1 if highest else 1)
 
+    def _next_number(self, unit_code: str) -> tuple[str, str]:
+        prefix, sequence = self._next.get(unit_code) or self._start(unit_code)
+        if sequence >= 10 ** SEQUENCE_DIGITS:
+            raise NumberingError(f"单位 {unit_code} 的教师编号已用完（{prefix}9999）",
+                                 hint="请联系省级管理员为该校另行分配单位编号。")
+        self._next[unit_code] = (prefix, sequence + 1)
+        self.assigned += 1
+        return prefix, f"{prefix}{sequence:0{SEQUENCE_DIGITS}d}"
+
     def assign(self, teacher: Teacher) -> str:
         """The teacher's number: its own when it has one, else the next of its school."""
         if teacher.teacher_number:
             return teacher.teacher_number
-        prefix, sequence = self._next.get(teacher.unit_code) or self._start(teacher.unit_code)
-        if sequence >= 10 ** SEQUENCE_DIGITS:
-            raise NumberingError(f"单位 {teacher.unit_code} 的教师编号已用完（{prefix}9999）",
-                                 hint="请联系省级管理员为该校另行分配单位编号。")
-        number = f"{prefix}{sequence:0{SEQUENCE_DIGITS}d}"
+        prefix, number = self._next_number(teacher.unit_code)
         self.session.add(TeacherNumber(number=number, prefix=prefix, teacher_id=teacher.id,
                                        unit_code=teacher.unit_code, assigned_at=datetime.now(UTC)))
         teacher.teacher_number = number
-        self._next[teacher.unit_code] = (prefix, sequence + 1)
-        self.assigned += 1
         return number
+
+    def activate(self, teacher_ids: list[int]) -> None:
+        """Give each teacher without a number the next of its school (in school, then id order) and make it
+        active: plain rows and bulk statements (processor/store/bulk.py), no ORM object per teacher."""
+        from processor.store import bulk
+
+        self.session.flush()
+        rows: list[tuple[int, str, str | None, str]] = []
+        for i in range(0, len(teacher_ids), 500):
+            rows.extend(tuple(r) for r in self.session.execute(
+                select(Teacher.id, Teacher.unit_code, Teacher.teacher_number, Teacher.status)
+                .where(Teacher.id.in_(teacher_ids[i:i + 500]))))
+        rows.sort(key=lambda r: (r[1], r[0]))
+        now = datetime.now(UTC)
+        numbers: list[dict[str, object]] = []
+        changes: list[dict[str, object]] = []
+        for tid, unit_code, number, status in rows:
+            change: dict[str, object] = {"id": tid, "updated_at": now}
+            if status == "pending":  # a status set by a workflow (长期离岗, 交流轮岗中 …) stays
+                change["status"] = "active"
+            if not number:
+                prefix, number = self._next_number(unit_code)
+                numbers.append({"number": number, "prefix": prefix, "teacher_id": tid, "unit_code": unit_code,
+                                "assigned_at": now})
+                change["teacher_number"] = number
+            changes.append(change)
+        bulk.insert_rows(self.session, TeacherNumber, numbers)
+        bulk.update_by_id(self.session, Teacher, changes)
+        # ORM copies of these teachers loaded earlier in the session must not write old values back.
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Teacher):
+                self.session.expire(obj)
