@@ -114,7 +114,7 @@ def test_demo_findings_are_exactly_the_injected_mistakes(tmp_path: Path):
 
 def test_demo_refuses_an_existing_demo_without_force_and_resets_with_it(tmp_path: Path):
     root = tmp_path / "d"
-    run_demo(root, schools=2, seed=3, xls=False)
+    run_demo(root, schools=2, seed=3)  # as the command runs it (an .xls through LibreOffice where it is installed)
     config = load_config(root / "config.toml", required=True)
     with session_scope(open_store(config)) as session:
         first = sorted((s.original_name, s.status) for s in session.scalars(select(Submission)))
