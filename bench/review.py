@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from run import measure, tmis_exe  # noqa: E402 - the shared measuring helper of bench/run.py
+from run import measure, median_table, tmis_exe  # noqa: E402 - the shared measuring helper of bench/run.py
 
 OUT = BENCH_DIR / "out" / "review"
 COUNTY = ("360102", "东湖区")
@@ -188,15 +187,9 @@ def main() -> int:
         print(f"run {n + 1}: issue {issued.data['seconds']:.1f}s {issued.rss_mb:.0f} MB, "
               f"(fill with openpyxl {filling.data['seconds']:.0f}s {filling.rss_mb:.0f} MB, not a target), "
               f"apply {applied.data['seconds']:.1f}s {applied.rss_mb:.0f} MB", flush=True)
-    lines = [f"county of {args.schools} schools, {args.schools * args.per_school} teachers, "
-             f"{info['versions']} versions pending ({info['sheet_mb']:.1f} MB sheet), {args.repeat} runs (median)",
-             "| step | seconds | peak RSS |", "| --- | ---: | ---: |"]
-    for step, runs in results.items():
-        lines.append(f"| {step} | {statistics.median(r[0] for r in runs):.1f} | "
-                     f"{statistics.median(r[1] for r in runs):.0f} MB |")
-    text = "\n".join(lines)
-    (OUT / "results.md").write_text(text + "\n", encoding="utf-8")
-    print(text)
+    title = (f"county of {args.schools} schools, {args.schools * args.per_school} teachers, "
+             f"{info['versions']} versions pending ({info['sheet_mb']:.1f} MB sheet), {args.repeat} runs (median)")
+    print(median_table(title, results, OUT / "results.md"))
     return 0
 
 

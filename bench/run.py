@@ -418,6 +418,17 @@ def child_cmd(task: str, path: Path, *, limit: int | None = None, config: Path |
     return cmd
 
 
+def median_table(title: str, results: dict[str, list[tuple[float, float]]], out: Path) -> str:
+    """A markdown table of each step's median seconds and peak RSS over its runs, written to ``out``."""
+    lines = [title, "| step | seconds | peak RSS |", "| --- | ---: | ---: |"]
+    for step, runs in results.items():
+        lines.append(f"| {step} | {statistics.median(r[0] for r in runs):.1f} | "
+                     f"{statistics.median(r[1] for r in runs):.0f} MB |")
+    text = "\n".join(lines)
+    out.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
 def tmis_exe() -> str:
     exe = Path(sys.executable).with_name("tmis")
     return str(exe) if exe.exists() else "tmis"

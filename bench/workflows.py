@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from run import measure, tmis_exe  # noqa: E402 - the shared measuring helper of bench/run.py
+from run import measure, median_table, tmis_exe  # noqa: E402 - the shared measuring helper of bench/run.py
 
 OUT = BENCH_DIR / "out" / "workflows"
 COUNTY, SCHOOL = ("360102", "东湖区"), ("3601020001", "东湖区第一中学")
@@ -162,14 +161,8 @@ def main() -> int:
         results["confirm"].append((confirmed.data["seconds"], confirmed.rss_mb))
         print(f"run {n + 1}: file {filed.data['seconds']:.1f}s {filed.rss_mb:.0f} MB, "
               f"confirm {confirmed.data['seconds']:.1f}s {confirmed.rss_mb:.0f} MB", flush=True)
-    lines = [f"one form of {args.teachers} 变动申请 rows, one confirmation sheet, {args.repeat} runs (median)",
-             "| step | seconds | peak RSS |", "| --- | ---: | ---: |"]
-    for step, runs in results.items():
-        lines.append(f"| {step} | {statistics.median(r[0] for r in runs):.1f} | "
-                     f"{statistics.median(r[1] for r in runs):.0f} MB |")
-    text = "\n".join(lines)
-    (OUT / "results.md").write_text(text + "\n", encoding="utf-8")
-    print(text)
+    title = f"one form of {args.teachers} 变动申请 rows, one confirmation sheet, {args.repeat} runs (median)"
+    print(median_table(title, results, OUT / "results.md"))
     return 0
 
 

@@ -179,9 +179,9 @@ def _inbox_file(rt: Runtime, row: FileJob) -> None:
     if row.attempts > MAX_RECOVERIES + 1:
         log.error("%s: interrupted %d times while being processed; quarantining it", row.original_name,
                   row.attempts - 1)
-        quarantine_failed(path, rt.config, "处理该文件时服务已多次中断（可能是文件本身导致程序崩溃或内存耗尽）",
-                          f"interrupted {row.attempts - 1} times")
-        _record(rt, row, Outcome(FAILED, row.original_name, message=f"interrupted {row.attempts - 1} times"))
+        reason = "处理该文件时服务已多次中断（可能是文件本身导致程序崩溃或内存耗尽）"
+        quarantine_failed(path, rt.config, reason, f"interrupted {row.attempts - 1} times")
+        _record(rt, row, Outcome(FAILED, row.original_name, message=f"{reason}：已中断 {row.attempts - 1} 次，文件已隔离"))
         return
     if row.sha256 is None:
         sha = sha256_of(path)
