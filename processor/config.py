@@ -119,6 +119,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "max_cells": (int, 60_000_000, _positive),
         "max_parse_mb": (float, 1024, _positive),
         "parse_seconds": (float, 120.0, _positive),
+        "parallel_min_mb": (float, 2.0, None),
     },
     "check": {"max_findings": (int, 50_000, _positive), "today": (str, "", _iso_date_or_empty)},
     "mail": {

@@ -67,6 +67,9 @@ class RowRecord:
     excel_row: int
     values: dict[str, Any]
     has_error: bool
+    # The values as the JSON text a record version stores, when made beforehand (by the validating child of
+    # processor/forked.py, so that the storing process does not spend its time on it); None: not made.
+    data_json: str | None = None
 
 
 @dataclass

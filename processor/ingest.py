@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import logging
+from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -147,6 +150,20 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN = frozenset((str, int, float, bool))
+
+
+def version_data(values: dict[str, Any]) -> dict[str, Any]:
+    """A row's values as a record version's ``data``: JSON-safe, empty values left out."""
+    plain = _PLAIN
+    return {k: v if type(v) in plain else json_safe(v) for k, v in values.items() if v is not None}
+
+
+def version_json(values: dict[str, Any]) -> bulk.JSONText:
+    """:func:`version_data` encoded as the store writes it."""
+    return bulk.JSONText(json.dumps(version_data(values)))
+
+
 @dataclass
 class SheetCount:
     """Rows of one sheet in the file and how many of them were stored."""
@@ -255,8 +272,11 @@ class Ingest:
         self.bad_basic_by_name: dict[str, int] = {}
         self.seq: dict[PersonKey, int] = {}
         self.seq_sheet: str | None = None
-        self.version_ids: list[int] = []
-        self.stored_teachers: set[int] = set()  # whose teacher_facts row finish() recomputes
+        self.version_ids: array[int] = array("q")  # 8 bytes a version (a list of ints takes 36)
+        # Excel rows stored, per sheet, ascending (8 bytes a row): the late errors to take out are looked up
+        # among these only, not among every error row of the sheet.
+        self.stored_rows: dict[str, array[int]] = {}
+        self.stored_teachers: array[int] = array("q")  # whose teacher_facts row finish() recomputes (repeats)
         # Teachers that were in the store before this file: only they can have older versions to supersede
         # (a province's first file creates a million teachers and supersedes nothing).
         self.known: set[int] = set()
@@ -478,15 +498,18 @@ class Ingest:
         rows = [{
             "teacher_id": tid, "category": sid, "seq": seq, "unit_code": self.unit_code,
             "submission_id": self.submission.id, "source_sheet": title, "source_row": rec.excel_row,
-            "data": {k: json_safe(v) for k, v in rec.values.items() if v is not None},
+            "data": bulk.JSONText(rec.data_json) if rec.data_json is not None else version_json(rec.values),
             "review_state": "pending", "review_level": self.level, "review_unit": self.reviewer,
             "level_since": self.since, "created_at": self.since,
         } for rec, tid, seq in accepted]
-        for part in _batches(rows, 5000):
+        values = [rec.values for rec, _tid, _seq in accepted]
+        for i in range(0, len(rows), 5000):
+            part = rows[i:i + 5000]
             ids = bulk.insert_with_ids(session, RecordVersion, part)
-            report_facts.record_facts(session, ids, part)
+            report_facts.record_facts(session, ids, part, values[i:i + 5000])
             self.version_ids.extend(ids)
-        self.stored_teachers.update(tid for _rec, tid, _seq in accepted)
+        self.stored_teachers.extend(tid for _rec, tid, _seq in accepted)
+        self.stored_rows.setdefault(sid, array("l")).extend(rec.excel_row for rec, _tid, _seq in accepted)
         count.stored += len(rows)
         self.out.stored += len(rows)
 
@@ -518,7 +541,7 @@ class Ingest:
                 for c in self.counts.values():
                     c.stored = 0
                 out.stored = out.teachers_new = out.superseded = 0
-                self.version_ids = []
+                self.version_ids = array("q")
                 out.findings = []
                 out.note = "按“全有或全无”方式接收：文件中有错误，整份文件未入库。"
             else:
@@ -528,7 +551,7 @@ class Ingest:
             report_facts.refresh(self.session, self.stored_teachers)
         errors += sum(1 for f in out.findings if f.severity == ERROR)
         out.status = status_for(out.rows, out.stored, errors)
-        out.version_ids = self.version_ids
+        out.version_ids = list(self.version_ids)
         return out
 
     def _late_errors(self, error_rows: dict[str, set[int]]) -> None:
@@ -537,7 +560,12 @@ class Ingest:
         session, sub = self.session, self.submission
         drop: dict[int, tuple[str, int, int]] = {}  # version id → (category, row, teacher id)
         for sid, rows in error_rows.items():
-            for part in _chunks(sorted(rows)):
+            stored = self.stored_rows.get(sid)
+            if not stored:
+                continue
+            stored = array("l", sorted(stored))  # ascending already, but a sheet's chunks need not be in order
+            late = [r for r in sorted(rows) if _holds(stored, r)]
+            for part in _chunks(late):
                 for vid, tid, row in session.execute(
                         select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.source_row)
                         .where(RecordVersion.submission_id == sub.id, RecordVersion.category == sid,
@@ -572,7 +600,7 @@ class Ingest:
             self.counts[sid].stored -= 1
             self.out.stored -= 1
         gone = set(ids)
-        self.version_ids = [v for v in self.version_ids if v not in gone]
+        self.version_ids = array("q", (v for v in self.version_ids if v not in gone))
         for part in _chunks(persons):
             numbers = list(session.scalars(select(Teacher.id_number).where(Teacher.id.in_(part))))
             session.execute(update(IntakePerson).where(IntakePerson.submission_id == sub.id,
@@ -581,6 +609,11 @@ class Ingest:
             # Teachers this file created only for the dropped rows go with them.
             left = delete(Teacher).where(Teacher.id.in_(part), ~exists().where(RecordVersion.teacher_id == Teacher.id))
             self.out.teachers_new -= session.execute(left).rowcount or 0
+
+
+def _holds(ascending: array[int], value: int) -> bool:
+    i = bisect_left(ascending, value)
+    return i < len(ascending) and ascending[i] == value
 
 
 def _not_stored(title: str, rec: Any, block: Any, number: str | None, why: str, fix: str) -> Finding:

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from processor import forked
 from processor.audit import audit
 from processor.errors import InputError
 from processor.feedback import (
@@ -229,6 +230,17 @@ def _validator(pack: Any, engine: Engine, today: date, max_findings: int) -> Any
     return validator
 
 
+def _validate_in_child(config: Any, path: Path) -> bool:
+    """Whether this file is validated in a forked child while this process stores ([intake] parallel_min_mb)."""
+    limit = float(config.get("intake", "parallel_min_mb"))
+    if limit < 0 or not forked.available():
+        return False
+    try:
+        return path.stat().st_size >= limit * 1024 * 1024
+    except OSError:
+        return False
+
+
 def _unit_name(engine: Engine, code: str | None) -> str | None:
     if not code:
         return None
@@ -352,26 +364,31 @@ def _process_new(path: Path, name: str, sha: str, config: Any, pack: Any, engine
         sheet_order[block.title] = getattr(block.spec, "order", 0)
     first = [problem] if problem else [guessed] if guessed else []
 
-    for attempt in (1, 2):
+    in_child = _validate_in_child(config, path)
+    attempt = 0
+    while True:
         try:
             return _store(path, name, sha, config, pack, engine, dirs, wb, validator, first, problem, known_unit,
-                          unit_name, accept_mode, received, channel, sender, sheet_order)
+                          unit_name, accept_mode, received, channel, sender, sheet_order, in_child)
+        except forked.ChildFailed as exc:  # rolled back: nothing of the file was stored; again in one process
+            log.warning("%s: %s; validating in this process instead", name, exc)
+            in_child = False
         except IntegrityError as exc:
             with Session(engine) as session:
                 same = session.scalars(select(Submission.id).where(Submission.sha256 == sha)).first()
             if same is not None:  # another worker stored the same content meanwhile
                 return process_file(path, config, pack, engine, original_name=name, channel=channel, sender=sender,
                                     _concurrent=True)
+            attempt += 1
             if attempt == 2:
                 raise
             log.warning("%s: concurrent change while storing (%s); validating again", name, exc.orig)
-    raise AssertionError("unreachable")
 
 
 def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engine, dirs: StateDirs, wb: Any,
            validator: Any, first: list[Finding], problem: Finding | None, known_unit: str | None,
            unit_name: str | None, accept_mode: str, received: datetime, channel: str, sender: str,
-           sheet_order: dict[str, int]) -> Outcome:
+           sheet_order: dict[str, int], in_child: bool = False) -> Outcome:
     meta = getattr(wb, "meta", None) or {}
     unit_name_known = problem is None or problem.rule == "UNIT-NOT-SCHOOL"
     with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -389,8 +406,11 @@ def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engi
         # other connections wait) and see the file's own earlier chunks.
         run = Ingest(session, pack=pack, wb=wb, submission=sub, unit_code=known_unit or "", accept_mode=accept_mode,
                      store=known_unit is not None and problem is None, review_step=step)
-        with validator.env.store.using(session):
-            result = validator.validate(wb, keep_rows=False, on_chunk=run.add)
+        if in_child:  # a big file: validated by a forked child while this process stores (processor/forked.py)
+            result = forked.validate(validator, wb, run.add)
+        else:
+            with validator.env.store.using(session):
+                result = validator.validate(wb, keep_rows=False, on_chunk=run.add)
         done = run.finish(result)
         if step is None and done.stored:
             settle_unreviewed(session, config, pack, sub.id, done.version_ids)

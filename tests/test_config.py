@@ -36,7 +36,8 @@ def test_unknown_key_is_named_with_its_line(tmp_path: Path) -> None:
     path = _write(tmp_path, '[instance]\nname = "演示"\n\n[intake]\naccept_mod = "row"\n')
     assert _error(path) == (
         f"{path}：第 5 行 [intake] accept_mod：未知的配置项 accept_mod。[intake] 可用的键：stable_seconds、"
-        "rescan_seconds、accept_mode、max_file_mb、max_uncompressed_mb、max_rows、max_cells、max_parse_mb、parse_seconds。")
+        "rescan_seconds、accept_mode、max_file_mb、max_uncompressed_mb、max_rows、max_cells、max_parse_mb、parse_seconds、"
+        "parallel_min_mb。")
 
 
 def test_unknown_section_is_named_with_its_line(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import crash_hooks
+import pytest
 from click.testing import CliRunner
 from pipeline_helpers import SCHOOL_A, SCHOOL_B, SCHOOL_C, SCHOOL_D, Env, make_env, people, workbook
 from sqlalchemy import func, select
@@ -142,8 +143,11 @@ def _kill_plan(rng: random.Random) -> list[str]:
     return plan
 
 
+@pytest.mark.parametrize("validation", ["one-process", "child"])
 def test_sigkill_at_any_moment_processes_every_file_exactly_once(
-        runner: CliRunner, tmp_path: Path, unit_workbook: Path) -> None:
+        runner: CliRunner, tmp_path: Path, unit_workbook: Path, validation: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``child``: the killed runs validate every file in a forked child (processor/forked.py) while storing."""
     seed = int(os.environ.get("CRASH_TEST_SEED", "20261124"))
     rng = random.Random(seed)
     reference = _new_env(runner, tmp_path / "参照实例", unit_workbook)
@@ -160,6 +164,8 @@ def test_sigkill_at_any_moment_processes_every_file_exactly_once(
     want = _final_state(reference)
 
     # The same files, killed again and again.
+    if validation == "child":
+        monkeypatch.setenv("TMIS_INTAKE_PARALLEL_MIN_MB", "0")
     env = _new_env(runner, tmp_path / "崩溃实例", unit_workbook)
     _drop(env, files)
     log = tmp_path / "runs.log"

@@ -15,10 +15,29 @@ from processor.pipeline import process_file
 from processor.store.models import Finding, RecordVersion, Submission, Teacher
 
 
-@pytest.fixture
-def env(store_instance: Path, unit_workbook: Path) -> Env:
+@pytest.fixture(params=["one-process", "child"])
+def env(request: pytest.FixtureRequest, store_instance: Path, unit_workbook: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Env:
+    """Every test twice: validated in this process, and in a forked child while this process stores
+    (processor/forked.py, used for big files): the outcomes must be the same."""
     e = make_env(store_instance, unit_workbook)
+    used: list[int] = []
+    if request.param == "child":
+        from processor import forked
+
+        monkeypatch.setenv("TMIS_INTAKE_PARALLEL_MIN_MB", "0")  # kept by the tests' own reloads
+        e.reload()
+        monkeypatch.setattr(forked, "available", lambda: True)  # a one-core machine too
+        real = forked.validate
+
+        def validate(*args, **kw):  # type: ignore[no-untyped-def]
+            used.append(1)
+            return real(*args, **kw)
+
+        monkeypatch.setattr(forked, "validate", validate)
     yield e
+    if request.param == "child" and e.submissions():
+        assert used, "the forked child was not used"
     e.engine.dispose()
 
 

@@ -191,8 +191,14 @@ def _labels_for_row(head: list[list[Any]], r: int, merged: list[tuple[tuple[int,
 
 
 def _score(spec: SheetSpec, keys: dict[str, FieldSpec], head: list[list[Any]], r: int,
-           merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int) -> _Candidate:
-    labels = _labels_for_row(head, r, merged, width)
+           merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int,
+           memo: dict[int, list[str]] | None = None) -> _Candidate:
+    base = memo.get(r) if memo is not None else None
+    if base is None:
+        base = _labels_for_row(head, r, merged, width)
+        if memo is not None:
+            memo[r] = base
+    labels = list(base)
     # No merge information (ODS, CSV): a blank header cell may belong to a label one or two rows above.
     for c, text in enumerate(labels):
         if text:
@@ -214,14 +220,18 @@ def _score(spec: SheetSpec, keys: dict[str, FieldSpec], head: list[list[Any]], r
 
 
 def _best(specs: list[SheetSpec], index: _Index, head: list[list[Any]],
-          merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int) -> _Candidate | None:
+          merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int,
+          memo: dict[int, list[str]] | None = None) -> _Candidate | None:
+    """The best header row of ``head`` for any of ``specs``; ``memo``: each row's labels, shared by the calls
+    for one sheet (they do not depend on the spec)."""
     best: _Candidate | None = None
+    memo = {} if memo is None else memo
     for spec in specs:
         keys = index.by_sheet[spec.id]
         for r in range(len(head)):
             if row_is_empty(head[r]):
                 continue
-            cand = _score(spec, keys, head, r, merged, width)
+            cand = _score(spec, keys, head, r, merged, width, memo)
             if cand.score == 0:
                 continue
             if best is None or (cand.score, cand.ratio) > (best.score, best.ratio):
@@ -313,9 +323,10 @@ class SheetDetector:
         if named is None:
             named = self.pack.sheet_by_name(title)
         cand: _Candidate | None = None
+        memo: dict[int, list[str]] = {}
         if named is not None:
-            cand = _best([named], self.index, head, merged, width)
-            other = _best([s for s in all_specs if s is not named], self.index, head, merged, width)
+            cand = _best([named], self.index, head, merged, width, memo)
+            other = _best([s for s in all_specs if s is not named], self.index, head, merged, width, memo)
             if (other is not None and _accepted_by_headers(other, self.index)
                     and (cand is None or other.score > cand.score + 2)):
                 cand = other  # a sheet renamed to another category's name: its headers decide
@@ -327,7 +338,7 @@ class SheetDetector:
                           "请使用官方模板，不要删除或改写表头行。")
                 return None
         else:
-            cand = _best(all_specs, self.index, head, merged, width)
+            cand = _best(all_specs, self.index, head, merged, width, memo)
             if not _accepted_by_headers(cand, self.index):
                 if not source.hidden:
                     same = _matched_headers(cand)

@@ -56,11 +56,13 @@ def fact_of(category: str, data: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> int:
-    """Insert the report facts of freshly inserted versions (``rows`` as inserted, ids in the same order)."""
+def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[dict[str, Any]],
+                 data: Sequence[dict[str, Any]] | None = None) -> int:
+    """Insert the report facts of freshly inserted versions (``rows`` as inserted, ids in the same order).
+    ``data``: each row's values when its ``data`` was inserted as encoded JSON text."""
     out = []
-    for vid, row in zip(version_ids, rows, strict=True):
-        fact = fact_of(row["category"], row["data"])
+    for i, (vid, row) in enumerate(zip(version_ids, rows, strict=True)):
+        fact = fact_of(row["category"], row["data"] if data is None else data[i])
         if fact is not None:
             out.append({"version_id": vid, "teacher_id": row["teacher_id"], "unit_code": row["unit_code"],
                         "category": row["category"], "sex": None, "birth_year": None, "ethnicity": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 # text: free text; code: one value of a code table; codes: several codes in one cell;
@@ -15,10 +16,18 @@ FIELD_TYPES = ("text", "code", "codes", "date", "month", "year", "int", "decimal
 MULTI_SEPARATORS = re.compile(r"[,，、;；|/\s]+")
 
 
+_FOLD_DROP = re.compile(r"[\s\u200b\u200c\u200d\ufeff*＊]+")
+
+
+@lru_cache(maxsize=65_536)
+def _fold(text: str) -> str:
+    return _FOLD_DROP.sub("", unicodedata.normalize("NFKC", text)).strip()
+
+
 def fold_name(text: str) -> str:
-    """A key for matching names: NFKC (full-width → half-width), no spaces, no brackets' width differences."""
-    text = unicodedata.normalize("NFKC", str(text))
-    return re.sub(r"[\s\u200b\u200c\u200d\ufeff*＊]+", "", text).strip()
+    """A key for matching names: NFKC (full-width → half-width), no spaces, no brackets' width differences.
+    Memoised: every file's header rows ask for the same few hundred labels (sheet detection)."""
+    return _fold(text if type(text) is str else str(text))
 
 
 @dataclass(slots=True)

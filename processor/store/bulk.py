@@ -16,6 +16,7 @@ making versions effective, teacher numbers, report facts, findings):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +25,18 @@ from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 BATCH = 5000
+
+
+class JSONText(str):
+    """A JSON column's value already encoded (the engine's ``json_serializer``, processor/store/db.py, passes
+    it through as it is instead of encoding the text as a JSON string)."""
+
+    __slots__ = ()
+
+
+def json_dumps(value: Any) -> str:
+    """The engines' JSON serializer: ``json.dumps`` as SQLAlchemy's default, except for JSONText."""
+    return value if type(value) is JSONText else json.dumps(value)
 
 
 def _table(model_or_table: Any) -> Table:
