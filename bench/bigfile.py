@@ -40,6 +40,7 @@ class Sample:
     pss_mb: float
     code: int
     stderr: str
+    split: list[int]  # PSS MB of each process of the tree at the peak (the process first)
 
 
 def _tree(pid: int) -> list[int]:
@@ -82,6 +83,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> Sample:
     the summed RSS and PSS of its process tree (sampled every 0.2 s: a validating child's memory counts too;
     RSS counts the pages the two share after the fork twice, PSS shares them out)."""
     peak = [0, 0]  # summed RSS, summed PSS
+    split: list[int] = []  # PSS MB of each process at the PSS peak
     done = threading.Event()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -91,7 +93,9 @@ def timed(cmd: list[str], env: dict[str, str]) -> Sample:
             while not done.wait(0.2):
                 both = [_memory_kb(p) for p in _tree(proc.pid)]
                 peak[0] = max(peak[0], sum(r for r, _ in both))
-                peak[1] = max(peak[1], sum(p for _, p in both))
+                if sum(p for _, p in both) > peak[1]:
+                    peak[1] = sum(p for _, p in both)
+                    split[:] = [p // 1024 for _, p in both]
 
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
@@ -102,7 +106,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> Sample:
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
     return Sample(wall, usage.ru_utime + usage.ru_stime, max(peak[0], usage.ru_maxrss) / 1024,
-                  (peak[1] or usage.ru_maxrss) / 1024, os.waitstatus_to_exitcode(status), text[-2000:])
+                  (peak[1] or usage.ru_maxrss) / 1024, os.waitstatus_to_exitcode(status), text[-2000:], split)
 
 
 def stored_rows(instance: Path) -> int:
@@ -142,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(s)
         stored = stored_rows(instance)
         print(f"[{i + 1}] run     wall {s.wall:7.1f} s  cpu {s.cpu:7.1f} s  rss {s.rss_mb:6.0f} MB  pss {s.pss_mb:6.0f} MB  "
-              f"stored {stored:,}  load {os.getloadavg()[0]:.1f}", flush=True)
+              f"stored {stored:,}  load {os.getloadavg()[0]:.1f}  (PSS at the peak: {' + '.join(map(str, s.split))} MB)",
+              flush=True)
 
     def med(xs: list[Sample], attr: str) -> float:
         return statistics.median(getattr(x, attr) for x in xs) if xs else float("nan")

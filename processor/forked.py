@@ -34,6 +34,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# Rows per message: the parent holds one message's rows at a time (an engine chunk is 20,000 rows).
+MESSAGE_ROWS = 5000
 _INHERITED: list[Any] = []  # in a child: the parent's engines, kept from the garbage collector
 
 class ChildFailed(RuntimeError):
@@ -110,7 +112,9 @@ def _child(conn: Connection, validator: Any, wb: Any) -> None:
             store._session = None  # a session of the parent's: its connection is not ours
 
         def on_chunk(sheet_id: str, records: list[Any]) -> None:
-            conn.send_bytes(pickle.dumps(("chunk", sheet_id, *_pack(records)), pickle.HIGHEST_PROTOCOL))
+            for i in range(0, len(records), MESSAGE_ROWS):
+                conn.send_bytes(pickle.dumps(("chunk", sheet_id, *_pack(records[i:i + MESSAGE_ROWS])),
+                                             pickle.HIGHEST_PROTOCOL))
 
         result = validator.validate(wb, keep_rows=False, on_chunk=on_chunk)
         conn.send_bytes(pickle.dumps(("done", result), pickle.HIGHEST_PROTOCOL))

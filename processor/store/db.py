@@ -25,7 +25,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # How long a SQLite connection waits for another writer before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KB = 65_536  # page cache per connection (PRAGMA cache_size)
+SQLITE_CACHE_KB = 32_768  # page cache per connection (PRAGMA cache_size)
 
 
 def mask_url(url: str) -> str:
@@ -102,7 +102,7 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA synchronous = NORMAL")
-            # 64 MB of page cache instead of SQLite's 2 MB: a province's file inserts a million keys in random
+            # 32 MB of page cache instead of SQLite's 2 MB: a province's file inserts a million keys in random
             # order into the identity-number indexes, which a 2 MB cache reads back from the OS page by page.
             cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
             if read_only:
