@@ -276,7 +276,9 @@ class Ingest:
         # Excel rows stored, per sheet, ascending (8 bytes a row): the late errors to take out are looked up
         # among these only, not among every error row of the sheet.
         self.stored_rows: dict[str, array[int]] = {}
-        self.stored_teachers: array[int] = array("q")  # whose teacher_facts row finish() recomputes (repeats)
+        # Teachers whose teacher_facts row finish() recomputes (with repeats); new teachers' rows come with their
+        # 基本信息 version (report_facts.record_facts).
+        self.stored_teachers: array[int] = array("q")
         # Teachers that were in the store before this file: only they can have older versions to supersede
         # (a province's first file creates a million teachers and supersedes nothing).
         self.known: set[int] = set()
@@ -503,12 +505,18 @@ class Ingest:
             "level_since": self.since, "created_at": self.since,
         } for rec, tid, seq in accepted]
         values = [rec.values for rec, _tid, _seq in accepted]
+        # A teacher this file created gets its teacher_facts row with its 基本信息 version; the others are
+        # recomputed in finish(), and only for the categories teacher_facts reads.
+        direct = sid == self.person_sheet == "basic"
         for i in range(0, len(rows), 5000):
             part = rows[i:i + 5000]
             ids = bulk.insert_with_ids(session, RecordVersion, part)
-            report_facts.record_facts(session, ids, part, values[i:i + 5000])
+            report_facts.record_facts(session, ids, part, values[i:i + 5000], known if direct else None)
             self.version_ids.extend(ids)
-        self.stored_teachers.extend(tid for _rec, tid, _seq in accepted)
+        if direct:
+            self.stored_teachers.extend(tid for _rec, tid, _seq in accepted if tid in known)
+        elif sid in report_facts.FACT_CATEGORIES:
+            self.stored_teachers.extend(tid for _rec, tid, _seq in accepted)
         self.stored_rows.setdefault(sid, array("l")).extend(rec.excel_row for rec, _tid, _seq in accepted)
         count.stored += len(rows)
         self.out.stored += len(rows)
@@ -601,6 +609,9 @@ class Ingest:
             self.out.stored -= 1
         gone = set(ids)
         self.version_ids = array("q", (v for v in self.version_ids if v not in gone))
+        # Their teacher_facts rows from what is left (none for a teacher without a live 基本信息 version, so that
+        # the teachers this file created only for the dropped rows can go below).
+        report_facts.refresh(session, {tid for _sid, _row, tid in drop.values()})
         for part in _chunks(persons):
             numbers = list(session.scalars(select(Teacher.id_number).where(Teacher.id.in_(part))))
             session.execute(update(IntakePerson).where(IntakePerson.submission_id == sub.id,

@@ -101,3 +101,24 @@ def test_migration_0006_fills_teacher_facts_from_the_versions_stored_before(env:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
     assert upgrade(url) == head_revision()
     assert _stale(env) == 0 and len(_rows(env)) == 5
+
+
+def test_teacher_facts_of_new_teachers_come_with_their_rows_once_per_teacher(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline_helpers import people
+
+    from processor import pipeline
+
+    # Two rows a chunk: the teacher_facts row of each new teacher is written with its 基本信息 version; the
+    # person pasted again at the bottom (a later chunk, an error there) gets no second row.
+    validator = pipeline._validator(env.pack, env.engine, env.config.today, int(env.config.get("check", "max_findings")))
+    monkeypatch.setattr(validator, "chunk_rows", 2)
+    persons = people(5, seed=41, school=SCHOOL_A)
+    path = tmp_path / "drop" / "重复.xlsx"
+    workbook(env, path, persons, school=SCHOOL_A, mistakes=[("duplicate_person", 1)])
+    out = send(env, path)
+    assert (out.status, out.errors) == ("partial", 1)
+    assert _stale(env) == 0
+    assert _rows(env) == {p.id_number: (SCHOOL_A[0], "pending") for p in persons}
+    with env.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM teacher_facts")).scalar() == 5

@@ -10,7 +10,7 @@ from the versions themselves, so it is always safe to call for more teachers tha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from processor.store.models import IntakePerson, RecordVersion, ReportFact, Teac
 BIANZHI = "在编"  # the employment value of a person in the establishment (是否在编 = 1)
 LIVE = ("pending", "effective")  # the review states whose versions are counted
 PICKED = (("education", "study"), ("title", "title"), ("subject", "teaching"))  # column, category: lowest code
+FACT_CATEGORIES = frozenset({"basic"} | {category for _column, category in PICKED})  # what teacher_facts reads
 CHUNK = 2000
 
 
@@ -57,16 +58,27 @@ def fact_of(category: str, data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[dict[str, Any]],
-                 data: Sequence[dict[str, Any]] | None = None) -> int:
+                 data: Sequence[dict[str, Any]] | None = None, known: Container[int] | None = None) -> int:
     """Insert the report facts of freshly inserted versions (``rows`` as inserted, ids in the same order).
-    ``data``: each row's values when its ``data`` was inserted as encoded JSON text."""
+    ``data``: each row's values when its ``data`` was inserted as encoded JSON text.
+
+    ``known`` (the teachers that were in the store before): a 基本信息 version of any other teacher — one the
+    file just created, whose only version it is — also gets that teacher's ``teacher_facts`` row at once, the
+    row :func:`refresh` would compute (no education, title or subject yet: a later 学习经历 / 专业技术职务 /
+    教育教学 row of the teacher has the caller refresh it)."""
     out = []
+    current = []
     for i, (vid, row) in enumerate(zip(version_ids, rows, strict=True)):
         fact = fact_of(row["category"], row["data"] if data is None else data[i])
         if fact is not None:
             out.append({"version_id": vid, "teacher_id": row["teacher_id"], "unit_code": row["unit_code"],
                         "category": row["category"], "sex": None, "birth_year": None, "ethnicity": None,
                         "employment": None, "education": None, "title": None, "subject": None, **fact})
+            if known is not None and row["category"] == "basic" and row["teacher_id"] not in known:
+                current.append({"teacher_id": row["teacher_id"], "version_id": vid, "unit_code": row["unit_code"],
+                                "state": row["review_state"], "education": None, "title": None, "subject": None,
+                                **fact})
+    bulk.insert_rows(session, TeacherFact, current)
     return bulk.insert_rows(session, ReportFact, out)
 
 
