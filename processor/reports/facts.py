@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.store import bulk
 from processor.store.models import IntakePerson, RecordVersion, ReportFact, TeacherFact
+from processor.store.spans import id_clauses
 
 BIANZHI = "在编"  # the employment value of a person in the establishment (是否在编 = 1)
 LIVE = ("pending", "effective")  # the review states whose versions are counted
@@ -79,9 +80,14 @@ def record_intake_persons(session: Session, submission_id: int, unit_code: str, 
 def current_facts(teacher_ids: Sequence[int] | None = None) -> Select[Any]:
     """SELECT of the ``teacher_facts`` rows of ``teacher_ids`` (every teacher when None), from the versions."""
     rv, rf = RecordVersion.__table__, ReportFact.__table__
+    ids = None if teacher_ids is None else sorted(set(teacher_ids))
 
     def only(stmt: Select[Any]) -> Select[Any]:
-        return stmt if teacher_ids is None else stmt.where(rv.c.teacher_id.in_(teacher_ids))
+        if ids is None:
+            return stmt
+        if ids and ids[-1] - ids[0] + 1 == len(ids):  # consecutive (a big file's new teachers): one range
+            return stmt.where(rv.c.teacher_id.between(ids[0], ids[-1]))
+        return stmt.where(rv.c.teacher_id.in_(ids))
 
     current = only(select(func.max(rv.c.id).label("vid")).where(rv.c.category == "basic", rv.c.review_state.in_(LIVE))
                    .group_by(rv.c.teacher_id)).subquery("cur")
@@ -125,9 +131,13 @@ def settled(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     left = sorted(c["id"] for c in changes if c.get("review_state") in ("returned", "superseded"))
     for i in range(0, len(effective), CHUNK):
         part = effective[i:i + CHUNK]  # by teacher (the key) and version: no index on version_id needed
-        tids = session.scalars(select(rv.c.teacher_id).where(rv.c.id.in_(part), rv.c.category == "basic")).all()
-        if tids:
-            session.execute(update(tf).where(tf.c.teacher_id.in_(sorted(set(tids))), tf.c.version_id.in_(part))
+        pairs: list[tuple[int, int]] = []
+        for where in id_clauses(rv.c.id, part):
+            pairs.extend(session.execute(select(rv.c.teacher_id, rv.c.id).where(where, rv.c.category == "basic")))
+        if pairs:
+            tids, vids = [t for t, _ in pairs], [v for _, v in pairs]
+            session.execute(update(tf).where(or_(*id_clauses(tf.c.teacher_id, tids, chunk=len(tids))),
+                                             or_(*id_clauses(tf.c.version_id, vids, chunk=len(vids))))
                             .values(state="effective").execution_options(synchronize_session=False))
     teachers: set[int] = set()
     for i in range(0, len(left), CHUNK):

@@ -59,13 +59,15 @@ def ensure_sqlite_folder(url: str) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """An engine for a SQLAlchemy URL.
 
     SQLite connections get WAL journaling, foreign keys, a busy timeout and synchronous=NORMAL, and
     transactions start with ``BEGIN IMMEDIATE`` so that two workers never deadlock on a read-then-write
-    upgrade of their locks (the second simply waits up to the busy timeout). PostgreSQL URLs are given
-    the psycopg 3 driver when they name none (``postgresql://`` → ``postgresql+psycopg://``).
+    upgrade of their locks (the second simply waits up to the busy timeout). ``read_only``: an engine that
+    only reads (the exchange import's validating child) begins plain deferred transactions instead, which
+    in WAL mode read the last commit without waiting for a writer. PostgreSQL URLs are given the psycopg 3
+    driver when they name none (``postgresql://`` → ``postgresql+psycopg://``).
     """
     try:
         parsed = make_url(url)
@@ -80,11 +82,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise StoreError(f"不支持的数据库地址 {mask_url(url)}（{exc}）",
                          hint="请使用 sqlite:/// 或 postgresql+psycopg:// 开头的地址。") from exc
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, "BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, begin: str = "BEGIN IMMEDIATE") -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see on_begin).
@@ -100,7 +102,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 @contextmanager
