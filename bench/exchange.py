@@ -124,9 +124,10 @@ def _tree_pss_mb(pid: int) -> int:
     after fork counts half in each, so the sum is what the tree really holds), from /proc (0 when gone)."""
     total = 0
     pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
-            pids += [int(p) for p in fh.read().split()]
+    try:  # children of every thread: on PostgreSQL the import runs in a job queue's worker thread, which forks
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                pids += [int(p) for p in fh.read().split()]
     except OSError:
         return 0
     for p in pids:
@@ -259,10 +260,14 @@ def main() -> None:
                                     "--format", "json"], env)
         summary["import"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
         results["import"].append((seconds, rss, LAST_CPU[0], LAST_TREE_MB[0]))
+        print(f"run {n + 1} import: {seconds:.1f} s, CPU {LAST_CPU[0]:.1f} s, {rss} MB, all processes {LAST_TREE_MB[0]} MB, "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
         seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
                                     str(inst / "导出.csv"), "--format", "json"], env)
         summary["export"] = json.loads(out)
         results["export"].append((seconds, rss, LAST_CPU[0], LAST_TREE_MB[0]))
+        print(f"run {n + 1} export: {seconds:.1f} s, CPU {LAST_CPU[0]:.1f} s, {rss} MB, load {os.getloadavg()[0]:.1f}",
+              flush=True)
         if args.xls or args.xls_export:
             xcfg = inst / "config-xls.toml"
             xcfg.write_text(cfg.read_text(encoding="utf-8").replace(str(profiles), str(work / "profiles-xls")),

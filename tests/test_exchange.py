@@ -409,8 +409,9 @@ def test_import_validated_in_a_child_process_stores_and_reports_the_same(env: En
     assert again == [(r, rule) for r in (14, 36) for rule in ["PERSON-CONFLICT"] + ["ROW-NOT-STORED"] * 3]
 
 
-def test_killed_import_with_a_validating_child_resumes_and_stores_nothing_twice(env: Env, tmp_path: Path,
+def test_killed_import_with_a_validating_child_resumes_and_stores_nothing_twice(store_env: Env, tmp_path: Path,
                                                                                 runner: CliRunner) -> None:
+    env = store_env
     people = _people(40, 14, SCHOOL_A, taken := set()) + _people(40, 15, SCHOOL_B, taken)
     path = write_foreign(tmp_path / "旧系统.csv", _profile(env, "legacy-2011"), env.pack, people)
     variables = dict(os.environ, TMIS_EXCHANGE_CHUNK_ROWS="8", TMIS_EXCHANGE_WORKER_MB="0",

@@ -218,6 +218,17 @@ class _Importer:
             while part := list(islice(rows, size)):
                 yield li, part
 
+    def pending_chunks(self, size: int, committed: int, sub_id: int) -> Iterator[
+            tuple[int, int, list[tuple[int, list[Any]]]]]:
+        """(chunk index, layout index, rows) of the chunks still to store; the ``committed`` ones before them
+        are read past, only replayed (the cross-chunk memory rebuilt, nothing stored)."""
+        for i, (li, rows) in enumerate(self.chunks(size)):
+            if i < committed:
+                with Session(self.engine) as session:
+                    self.replay(session, sub_id, li, rows)
+                continue
+            yield i, li, rows
+
     def _school_of(self, layout: Layout, cells: list[Any], row: int) -> tuple[str | None, Finding | None]:
         code_idx = layout.index_of("school_code")
         name_idx = layout.index_of("school_name")
@@ -685,11 +696,7 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
             finally:
                 child.close()
         else:
-            for i, (li, rows) in enumerate(run.chunks(chunk_rows)):
-                if i < committed:
-                    with Session(engine) as session:
-                        run.replay(session, sub_id, li, rows)
-                    continue
+            for i, li, rows in run.pending_chunks(chunk_rows, committed, sub_id):
                 validated, findings = run.validate_chunk(li, rows)
                 store(i, li, len(rows), validated, findings)
                 del validated, findings, rows

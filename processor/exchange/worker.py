@@ -32,8 +32,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from processor.engine import RowRecord, SheetCounts, ValidationResult
 from processor.findings import Finding
 from processor.readers.detect import WorkbookData
@@ -147,11 +145,7 @@ def _child(conn: Any, run: Any, committed: int, chunk_rows: int, sub_id: int, ur
                           max_findings=int(config.get("check", "max_findings")))
     gc.disable()  # collected once per chunk (below), as in the parent
     try:
-        for i, (li, rows) in enumerate(run.chunks(chunk_rows)):
-            if i < committed:
-                with Session(engine) as session:
-                    run.replay(session, sub_id, li, rows)
-                continue
+        for i, li, rows in run.pending_chunks(chunk_rows, committed, sub_id):
             t0 = time.process_time()
             validated, findings = run.validate_chunk(li, rows, validator=validator)
             t1 = time.process_time()
@@ -195,6 +189,7 @@ class ValidationWorker:
         url = run.engine.url.render_as_string(hide_password=False)
         self.run = run
         self.child_peak_mb = 0
+        self.ended = False  # the child said it handed over the file's last chunk
         self.proc = ctx.Process(target=_child, args=(child_conn, run, committed, chunk_rows, sub_id, url),
                                 name="tmis-exchange-validate", daemon=True)
         self.proc.start()
@@ -208,6 +203,7 @@ class ValidationWorker:
             except EOFError:
                 raise RuntimeError(f"校验子进程意外退出（退出码 {self.proc.exitcode}）") from None
             if msg[0] == "end":
+                self.ended = True
                 self.child_peak_mb = msg[1]
                 log.info("validating child process done, peak RSS %d MB", msg[1])
                 return
@@ -230,8 +226,9 @@ class ValidationWorker:
             pass  # the child is done (or gone: chunks() says so)
 
     def close(self) -> None:
-        if self.proc.is_alive():
-            self.proc.join(timeout=5)
+        """Wait for a child that is done; end one that is not (the parent failed or was interrupted)."""
+        if self.ended:
+            self.proc.join(timeout=30)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()

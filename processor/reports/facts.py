@@ -80,14 +80,11 @@ def record_intake_persons(session: Session, submission_id: int, unit_code: str, 
 def current_facts(teacher_ids: Sequence[int] | None = None) -> Select[Any]:
     """SELECT of the ``teacher_facts`` rows of ``teacher_ids`` (every teacher when None), from the versions."""
     rv, rf = RecordVersion.__table__, ReportFact.__table__
-    ids = None if teacher_ids is None else sorted(set(teacher_ids))
 
+    # An IN list even for consecutive ids: BETWEEN on a table without statistics yet (a province's first
+    # import) makes PostgreSQL plan one row and nest the aggregates (13 s instead of 0.1 s per 2,000 teachers).
     def only(stmt: Select[Any]) -> Select[Any]:
-        if ids is None:
-            return stmt
-        if ids and ids[-1] - ids[0] + 1 == len(ids):  # consecutive (a big file's new teachers): one range
-            return stmt.where(rv.c.teacher_id.between(ids[0], ids[-1]))
-        return stmt.where(rv.c.teacher_id.in_(ids))
+        return stmt if teacher_ids is None else stmt.where(rv.c.teacher_id.in_(teacher_ids))
 
     current = only(select(func.max(rv.c.id).label("vid")).where(rv.c.category == "basic", rv.c.review_state.in_(LIVE))
                    .group_by(rv.c.teacher_id)).subquery("cur")
