@@ -116,20 +116,85 @@ def to_xls(source: Path, target: Path, profile: object, rows: int) -> None:
 
 
 LAST_CPU = [0.0]  # CPU seconds (user + system) of the last child: less sensitive to a loaded machine than wall time
+LAST_TREE_MB = [0]  # peak memory of the child and its own children together (the import's validating process)
+
+
+def _tree_pss_mb(pid: int) -> int:
+    """Memory (MB) of ``pid`` and its children together: the sum of their PSS (a page two processes share
+    after fork counts half in each, so the sum is what the tree really holds), from /proc (0 when gone)."""
+    total = 0
+    pids = [pid]
+    try:  # children of every thread: on PostgreSQL the import runs in a job queue's worker thread, which forks
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                pids += [int(p) for p in fh.read().split()]
+    except OSError:
+        return 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total >> 10
 
 
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and standard output of one child process (its CPU seconds in ``LAST_CPU``)."""
+    """Wall seconds, peak RSS (MB) and standard output of one child process (its CPU seconds in ``LAST_CPU``).
+
+    The peak RSS is the kernel's (``os.wait4``: the largest of the process and its children); the peak of
+    the process tree's summed PSS, sampled twice a second, goes to ``LAST_TREE_MB``."""
+    import threading
+
     started = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
+    LAST_TREE_MB[0] = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            LAST_TREE_MB[0] = max(LAST_TREE_MB[0], _tree_pss_mb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     out = proc.stdout.read().decode("utf-8")
+    stop.set()
+    sampler.join()
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
     LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{args[3:6]} failed ({status}): {out[-500:]}")
     return seconds, usage.ru_maxrss // 1024, out
+
+
+def _server(url: str) -> object:
+    from sqlalchemy import create_engine
+
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _fresh_postgres(url: str, name: str) -> str:
+    """An empty database ``name`` on the server of ``url``; its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    engine = _server(url)
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()  # type: ignore[attr-defined]
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres(url: str, name: str) -> None:
+    from sqlalchemy import text
+
+    engine = _server(url)
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -141,6 +206,9 @@ def main() -> None:
                     help="also import the first N rows as a legacy .xls (N ≤ 65,535) through a format = xls profile")
     ap.add_argument("--xls-export", action="store_true", help="also export everything to an .xls profile")
     ap.add_argument("--tag", default="", help="suffix of the instance folders (two runs side by side)")
+    ap.add_argument("--postgres", default="",
+                    help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db): each run gets a fresh "
+                         "database of its own there, named tmis_bench_exchange<tag>, dropped afterwards")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     work = OUT / f"exchange_{args.rows}"
@@ -167,7 +235,7 @@ def main() -> None:
         t = time.monotonic()
         to_xls(source, xls_source, profile, args.xls)
         print(f"wrote {args.xls} rows as .xls in {time.monotonic() - t:.0f}s ({xls_source.stat().st_size >> 20} MB)")
-    results: dict[str, list[tuple[float, int, float]]] = {"import": [], "export": []}
+    results: dict[str, list[tuple[float, int, float, int]]] = {"import": [], "export": []}
     if args.xls:
         results["import .xls"] = []
     if args.xls_export:
@@ -181,16 +249,25 @@ def main() -> None:
         cfg = inst / "config.toml"
         cfg.write_text(cfg.read_text(encoding="utf-8").replace('profiles = ""', f'profiles = "{profiles}"'),
                        encoding="utf-8")
+        if args.postgres:
+            url = _fresh_postgres(args.postgres, f"tmis_bench_exchange{args.tag}")
+            cfg.write_text(cfg.read_text(encoding="utf-8").replace('\nurl = ""', f'\nurl = "{url}"', 1),
+                           encoding="utf-8")
+            subprocess.run([*TMIS, "db", "upgrade", "--config", str(cfg)], check=True, capture_output=True)
         subprocess.run([*TMIS, "units", "import", str(units), "--config", str(cfg)], check=True, capture_output=True)
         env = dict(os.environ, TMIS_CONFIG=str(cfg), TMIS_LOGGING_LEVEL="WARNING")
         seconds, rss, out = _child([*TMIS, "exchange", "import", str(source), "--profile", "legacy-2011",
                                     "--format", "json"], env)
         summary["import"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
-        results["import"].append((seconds, rss, LAST_CPU[0]))
+        results["import"].append((seconds, rss, LAST_CPU[0], LAST_TREE_MB[0]))
+        print(f"run {n + 1} import: {seconds:.1f} s, CPU {LAST_CPU[0]:.1f} s, {rss} MB, all processes {LAST_TREE_MB[0]} MB, "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
         seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
                                     str(inst / "导出.csv"), "--format", "json"], env)
         summary["export"] = json.loads(out)
-        results["export"].append((seconds, rss, LAST_CPU[0]))
+        results["export"].append((seconds, rss, LAST_CPU[0], LAST_TREE_MB[0]))
+        print(f"run {n + 1} export: {seconds:.1f} s, CPU {LAST_CPU[0]:.1f} s, {rss} MB, load {os.getloadavg()[0]:.1f}",
+              flush=True)
         if args.xls or args.xls_export:
             xcfg = inst / "config-xls.toml"
             xcfg.write_text(cfg.read_text(encoding="utf-8").replace(str(profiles), str(work / "profiles-xls")),
@@ -200,7 +277,7 @@ def main() -> None:
             seconds, rss, out = _child([*TMIS, "exchange", "export", "--profile", "legacy-2011", "--out",
                                         str(inst / "导出.xls"), "--format", "json"], xenv)
             summary["export .xls"] = json.loads(out)
-            results["export .xls"].append((seconds, rss, LAST_CPU[0]))
+            results["export .xls"].append((seconds, rss, LAST_CPU[0], LAST_TREE_MB[0]))
         if args.xls:
             # Into a second, empty store: the same people must not meet their own copies from the CSV import.
             xinst = work / f"inst{n}{args.tag}-xls"
@@ -214,19 +291,23 @@ def main() -> None:
             seconds, rss, out = _child([*TMIS, "exchange", "import", str(xls_source), "--profile", "legacy-2011",
                                         "--format", "json"], dict(env, TMIS_CONFIG=str(ycfg)))
             summary["import .xls"] = {k: v for k, v in json.loads(out).items() if k not in ("findings",)}
-            results["import .xls"].append((seconds, rss, LAST_CPU[0]))
+            results["import .xls"].append((seconds, rss, LAST_CPU[0], LAST_TREE_MB[0]))
             shutil.rmtree(xinst, ignore_errors=True)
         shutil.rmtree(inst / "var" / "archive", ignore_errors=True)
-    lines = [f"# exchange benchmark: {args.rows:,} rows, {args.schools} schools, SQLite, {args.repeat} run(s)", "",
-             "| step | median s | rows/s | CPU s (user+sys) | peak RSS MB | runs (s) |",
-             "| --- | ---: | ---: | ---: | ---: | --- |"]
+        if args.postgres:
+            _drop_postgres(args.postgres, f"tmis_bench_exchange{args.tag}")
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    lines = [f"# exchange benchmark: {args.rows:,} rows, {args.schools} schools, {store}, {args.repeat} run(s)", "",
+             "| step | median s | rows/s | CPU s (user+sys) | peak RSS MB | peak PSS, all processes MB | runs (s) | CPU runs (s) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for step, runs in results.items():
-        med = statistics.median(s for s, _, _ in runs)
-        cpu = statistics.median(c for _, _, c in runs)
-        rss = max(r for _, r, _ in runs)
+        med = statistics.median(s for s, _, _, _ in runs)
+        cpu = statistics.median(c for _, _, c, _ in runs)
+        rss = max(r for _, r, _, _ in runs)
+        tree = max(t for _, _, _, t in runs)
         n_rows = args.xls if step == "import .xls" else args.rows
-        lines.append(f"| {step} | {med:.1f} | {n_rows / med:,.0f} | {cpu:.1f} | {rss:,} | "
-                     f"{', '.join(f'{s:.1f}' for s, _, _ in runs)} |")
+        lines.append(f"| {step} | {med:.1f} | {n_rows / med:,.0f} | {cpu:.1f} | {rss:,} | {tree:,} | "
+                     f"{', '.join(f'{s:.1f}' for s, _, _, _ in runs)} | {', '.join(f'{c:.1f}' for _, _, c, _ in runs)} |")
     imp = summary["import"]
     lines += ["", f"import: stored {imp['stored']:,} versions, errors {imp['errors']}, warnings {imp['warnings']}, "  # type: ignore[index]
               f"chunks {imp['chunks']}; export: {summary['export']['rows']:,} rows"]  # type: ignore[index]
@@ -238,7 +319,8 @@ def main() -> None:
         lines.append(f"export .xls: {x['rows']:,} rows in {1 + len(x['more_files'])} file(s)")  # type: ignore[index]
     lines.append(f"load average when done: {os.getloadavg()[0]:.1f} (2 cores)")
     text = "\n".join(lines) + "\n"
-    (OUT / f"exchange_{args.rows}{args.tag}.md").write_text(text, encoding="utf-8")
+    suffix = "_pg" if args.postgres else ""
+    (OUT / f"exchange_{args.rows}{suffix}{args.tag}.md").write_text(text, encoding="utf-8")
     print(text)
 
 

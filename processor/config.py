@@ -183,6 +183,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
     "exchange": {
         "profiles": (str, "", None),
         "chunk_rows": (int, 20_000, _positive),
+        "worker_mb": (float, 8.0, None),
     },
 }
 

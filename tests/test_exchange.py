@@ -371,6 +371,68 @@ def test_resumed_import_gives_the_same_store_as_an_uninterrupted_one(env: Env, t
         other.engine.dispose()
 
 
+def _with_repeats(path: Path, at: list[int], school: tuple[str, str]) -> Path:
+    """The CSV with its first data row (a person of SCHOOL_A) again after the given data rows, at ``school``."""
+    lines = path.read_bytes().split(b"\r\n")
+    header, rows = lines[0], [line for line in lines[1:] if line]
+    again = rows[0].replace(SCHOOL_A[0].encode(), school[0].encode()).replace(
+        SCHOOL_A[1].encode("gb18030"), school[1].encode("gb18030"))
+    for n in sorted(at, reverse=True):
+        rows.insert(n, again)
+    path.write_bytes(b"\r\n".join([header, *rows]) + b"\r\n")
+    return path
+
+
+def test_import_validated_in_a_child_process_stores_and_reports_the_same(env: Env, tmp_path: Path, runner: CliRunner,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    people = _people(25, 12, SCHOOL_A, taken := set()) + _people(25, 13, SCHOOL_B, taken)
+    path = write_foreign(tmp_path / "旧系统.csv", _profile(env, "legacy-2011"), env.pack, people)
+    # The first person again at another school in the next chunk (validated while the first may still be
+    # storing: its 一人一号 look-up must wait for that commit) and in a later one.
+    _with_repeats(path, [12, 33], SCHOOL_B)
+    monkeypatch.setenv("TMIS_EXCHANGE_CHUNK_ROWS", "10")
+    monkeypatch.setenv("TMIS_EXCHANGE_WORKER_MB", "-1")
+    code, alone = _import(env, path, "legacy-2011")
+    other = make_env(_fresh_instance(runner, tmp_path / "另一实例"), tmp_path / "单位.xlsx")
+    try:
+        monkeypatch.setenv("TMIS_EXCHANGE_WORKER_MB", "0")
+        code2, split = _import(other, path, "legacy-2011")
+        assert _records(env, "pending") == _records(other, "pending")
+        assert other.count(Teacher) == env.count(Teacher) == 50
+    finally:
+        other.engine.dispose()
+    for out in (alone, split):
+        del out["report"]
+    assert (code, alone["chunks"]) == (code2, 6)
+    assert alone == split
+    again = [(f["row"], f["rule"]) for f in split["findings"] if f["row"] in (14, 36)]
+    assert again == [(r, rule) for r in (14, 36) for rule in ["PERSON-CONFLICT"] + ["ROW-NOT-STORED"] * 3]
+
+
+def test_killed_import_with_a_validating_child_resumes_and_stores_nothing_twice(store_env: Env, tmp_path: Path,
+                                                                                runner: CliRunner) -> None:
+    env = store_env
+    people = _people(40, 14, SCHOOL_A, taken := set()) + _people(40, 15, SCHOOL_B, taken)
+    path = write_foreign(tmp_path / "旧系统.csv", _profile(env, "legacy-2011"), env.pack, people)
+    variables = dict(os.environ, TMIS_EXCHANGE_CHUNK_ROWS="8", TMIS_EXCHANGE_WORKER_MB="0",
+                     TMIS_CONFIG=str(env.config_path))
+    args = [*IMPORT, str(path), "--profile", "legacy-2011"]
+    assert _kill_after(args, variables, 3) == -signal.SIGKILL
+    with Session(env.engine) as s:
+        state = s.scalars(select(ExchangeImport)).one()
+        assert state.status == "running" and 3 <= state.chunks_done < 10
+    done = subprocess.run([*args, "--format", "json"], capture_output=True, text=True, env=variables, timeout=300)
+    out = json.loads(done.stdout)
+    assert (out["status"], out["resumed"], out["chunks"], out["rows"]) == ("done", 1, 10, 80)
+    other = make_env(_fresh_instance(runner, tmp_path / "另一实例"), tmp_path / "单位.xlsx")
+    try:
+        _import(other, path, "legacy-2011")
+        assert _records(env, "pending") == _records(other, "pending")
+        assert env.count(RecordVersion) == other.count(RecordVersion) == out["stored"]
+    finally:
+        other.engine.dispose()
+
+
 def _fresh_instance(runner: CliRunner, folder: Path) -> Path:
     from conftest import write_unit_workbook
 

@@ -13,6 +13,7 @@ Order, chosen so that a crash at any moment stores nothing twice:
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 from collections import defaultdict
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from processor.audit import audit
 from processor.errors import InputError
+from processor.exchange import worker
 from processor.exchange.mapper import (
     Layout,
     MonthOnly,
@@ -160,7 +162,8 @@ class _Importer:
         self.progress = progress
         self.name = path.name
         self.person_sheet = pack.settings.get("person_sheet", "basic")
-        self.seen: dict[tuple[str, str], int] = {}  # (sheet id, identity number) → first row, one-record sheets
+        # sheet id → identity number → first row, one-record sheets (a million numbers: no tuple per number)
+        self.seen: dict[str, dict[str, int]] = defaultdict(dict)
         self.bad_ids: dict[str, tuple[str, int]] = {}  # identity number → (sheet title, row) of its failed 基本信息
         self.id_norm = None
         self._school_memo: dict[Any, tuple[str | None, Finding | None]] = {}
@@ -214,6 +217,17 @@ class _Importer:
             rows = ((i + 1, r) for i, r in layout.source.rows() if i > header and not row_is_empty(r))
             while part := list(islice(rows, size)):
                 yield li, part
+
+    def pending_chunks(self, size: int, committed: int, sub_id: int) -> Iterator[
+            tuple[int, int, list[tuple[int, list[Any]]]]]:
+        """(chunk index, layout index, rows) of the chunks still to store; the ``committed`` ones before them
+        are read past, only replayed (the cross-chunk memory rebuilt, nothing stored)."""
+        for i, (li, rows) in enumerate(self.chunks(size)):
+            if i < committed:
+                with Session(self.engine) as session:
+                    self.replay(session, sub_id, li, rows)
+                continue
+            yield i, li, rows
 
     def _school_of(self, layout: Layout, cells: list[Any], row: int) -> tuple[str | None, Finding | None]:
         code_idx = layout.index_of("school_code")
@@ -398,16 +412,16 @@ class _Importer:
                 for cells in wanted[tn]:
                     cells[id_idx] = number
 
-    def store_teacher_numbers(self, session: Session, layout: Layout, records: list[Any], stored_rows: set[int],
-                              row_cells: dict[int, list[Any]]) -> None:
-        tn_idx = layout.index_of("teacher_number")
-        if tn_idx is None:
+    def store_teacher_numbers(self, session: Session, records: list[Any], stored_rows: set[int],
+                              tn_cells: dict[int, Any] | None) -> None:
+        """``tn_cells``: row → the row's teacher number cell (None: the layout has no such column)."""
+        if tn_cells is None:
             return
         pairs: dict[str, str] = {}
         for rec in records:
             if rec.excel_row not in stored_rows:
                 continue
-            raw = row_cells[rec.excel_row][tn_idx] if tn_idx < len(row_cells[rec.excel_row]) else None
+            raw = tn_cells.get(rec.excel_row)
             number = _number_text(raw) if raw not in (None, "") else ""
             if len(number) == 18 and number.isdigit() and rec.values.get("id_number"):
                 pairs[str(rec.values["id_number"])] = number
@@ -422,9 +436,11 @@ class _Importer:
             used.add(number)
 
     # -- one chunk, one transaction --------------------------------------------------------------
-    def validate_chunk(self, li: int, rows: list[tuple[int, list[Any]]]) -> tuple[list[Any], list[Finding]]:
+    def validate_chunk(self, li: int, rows: list[tuple[int, list[Any]]], validator: Any = None) -> tuple[
+            list[Any], list[Finding]]:
         """Map and validate one chunk, per school, before its transaction opens (the engine's store look-ups
-        read on connections of their own). Returns (school, workbook, result, findings, cells by row) groups."""
+        read on connections of their own). Returns (school, workbook, result, findings, teacher number cell
+        by row) groups."""
         from processor.pipeline import _school_findings, _validator
 
         layout = self.layouts[li]
@@ -432,17 +448,22 @@ class _Importer:
         if self.profile.key == "teacher_number":
             with Session(self.engine) as session:
                 self.teacher_numbers_to_ids(session, layout, groups)
-        validator = _validator(self.pack, self.engine, self.config.today, int(self.config.get("check", "max_findings")))
+        if validator is None:
+            validator = _validator(self.pack, self.engine, self.config.today,
+                                   int(self.config.get("check", "max_findings")))
+        tn_idx = layout.index_of("teacher_number") if layout.sheet is None or layout.sheet == self.person_sheet \
+            else None
         out = []
         for school, sheets in groups.items():
             blocks = []
-            row_cells: dict[int, list[Any]] = {}
+            tn_cells: dict[int, Any] | None = None if tn_idx is None else {}
             for sid, srows in sheets.items():
                 srows = self._drop_failed_persons(layout, sid, srows, findings)
                 if not srows:
                     continue
-                for r, c in srows:
-                    row_cells[r] = c
+                if tn_cells is not None:
+                    for r, c in srows:
+                        tn_cells[r] = c[tn_idx] if tn_idx < len(c) else None
                 blocks.append(_ChunkBlock(self.pack.sheets[sid], layout.title, layout.header_row + 1,
                                           self.columns_for(layout, sid), srows,
                                           layout.width + len(self.profile.constants)
@@ -455,18 +476,18 @@ class _Importer:
             result = validator.validate(wb)
             found = _school_findings(result, self.name)
             self._cross_chunk_duplicates(layout, result, found)
-            out.append((school, wb, result, found, row_cells))
+            out.append((school, wb, result, found, tn_cells))
         return out, findings
 
-    def store_chunk(self, session: Session, sub: Submission, state: ExchangeImport, li: int,
-                    rows: list[tuple[int, list[Any]]], validated: list[Any], findings: list[Finding]) -> None:
+    def store_chunk(self, session: Session, sub: Submission, state: ExchangeImport, li: int, n_rows: int,
+                    validated: list[Any], findings: list[Finding]) -> None:
         """Store one validated chunk in the caller's transaction, with its findings and the restart point."""
         layout = self.layouts[li]
         counts = state.counts or {}
         sheet_counts: dict[str, dict[str, int]] = {k: dict(v) for k, v in (counts.get("sheets") or {}).items()}
         schools = set(counts.get("schools") or [])
         stored = 0
-        for school, wb, result, found, row_cells in validated:
+        for school, wb, result, found, tn_cells in validated:
             schools.add(school)
             # An authoritative source's records are effective at once (numbers given as review would); the
             # others enter the review chain at the school's first reviewing level, like a school's own file.
@@ -489,11 +510,10 @@ class _Importer:
             if layout.sheet is None or layout.sheet == self.person_sheet:
                 stored_rows = {r.excel_row for r in result.rows.get(self.person_sheet, []) if not r.has_error
                                and r.excel_row not in conflicts}
-                self.store_teacher_numbers(session, layout, result.rows.get(self.person_sheet, []), stored_rows,
-                                           row_cells)
+                self.store_teacher_numbers(session, result.rows.get(self.person_sheet, []), stored_rows, tn_cells)
             findings += found
         save_findings(session, sub.id, findings)
-        state.rows += len(rows)
+        state.rows += n_rows
         state.stored += stored
         state.errors += sum(1 for f in findings if f.severity == ERROR)
         state.warnings += sum(1 for f in findings if f.severity != ERROR)
@@ -533,10 +553,11 @@ class _Importer:
                 number = rec.values.get("id_number")
                 if not number:
                     continue
-                key = (sid, str(number))
-                first = self.seen.get(key)
+                seen = self.seen[sid]
+                key = str(number)
+                first = seen.get(key)
                 if first is None:
-                    self.seen[key] = rec.excel_row
+                    seen[key] = rec.excel_row
                     continue
                 if first == rec.excel_row or rec.has_error:
                     continue
@@ -563,7 +584,7 @@ class _Importer:
         one_record = [sid] if self.pack.sheets[sid].records == "one" else []
         for r, number in numbers:
             for s in one_record:
-                self.seen.setdefault((s, number), r)
+                self.seen[s].setdefault(number, r)
         if sid == self.person_sheet and numbers:
             stored = set()
             wanted = sorted({n for _, n in numbers})
@@ -646,20 +667,43 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
         state_id, sub_id, chunk_rows = state.id, sub.id, state.chunk_rows
     with Session(engine) as session:
         committed = session.get(ExchangeImport, state_id).chunks_done
-    for i, (li, rows) in enumerate(run.chunks(chunk_rows)):
-        if i < committed:
-            with Session(engine) as session:
-                run.replay(session, sub_id, li, rows)
-            continue
-        validated, findings = run.validate_chunk(li, rows)
+
+    def store(i: int, li: int, n_rows: int, validated: list[Any], findings: list[Finding]) -> None:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             state = session.get(ExchangeImport, state_id)
             sub = session.get(Submission, sub_id)
-            run.store_chunk(session, sub, state, li, rows, validated, findings)
+            run.store_chunk(session, sub, state, li, n_rows, validated, findings)
             done_rows = state.rows
         log.info("%s: chunk %d committed (%d rows)", path.name, i + 1, done_rows)
         if progress is not None:
             progress(i + 1, done_rows)
+
+    worker_mb = float(config.get("exchange", "worker_mb"))
+    # Millions of short-lived rows, values and statements per chunk: the cyclic collector would rescan the
+    # chunk again and again while it is stored; it runs once after each chunk instead.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if worker_mb >= 0 and path.stat().st_size >= worker_mb * (1 << 20) and worker.usable(run):
+            # The next chunk is read, mapped and validated in a child process while this one stores.
+            child = worker.ValidationWorker(run, committed, chunk_rows, sub_id)
+            try:
+                for i, li, n_rows, validated, findings in child.chunks():
+                    store(i, li, n_rows, validated, findings)
+                    child.committed(i)
+                    del validated, findings
+                    gc.collect()
+            finally:
+                child.close()
+        else:
+            for i, li, rows in run.pending_chunks(chunk_rows, committed, sub_id):
+                validated, findings = run.validate_chunk(li, rows)
+                store(i, li, len(rows), validated, findings)
+                del validated, findings, rows
+                gc.collect()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return _finish(run, state_id, received)
 
 

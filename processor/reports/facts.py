@@ -14,11 +14,12 @@ from collections.abc import Container, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.store import bulk
 from processor.store.models import IntakePerson, RecordVersion, ReportFact, TeacherFact
+from processor.store.spans import id_clauses
 
 BIANZHI = "在编"  # the employment value of a person in the establishment (是否在编 = 1)
 LIVE = ("pending", "effective")  # the review states whose versions are counted
@@ -94,6 +95,8 @@ def current_facts(teacher_ids: Sequence[int] | None = None) -> Select[Any]:
     """SELECT of the ``teacher_facts`` rows of ``teacher_ids`` (every teacher when None), from the versions."""
     rv, rf = RecordVersion.__table__, ReportFact.__table__
 
+    # An IN list even for consecutive ids: BETWEEN on a table without statistics yet (a province's first
+    # import) makes PostgreSQL plan one row and nest the aggregates (13 s instead of 0.1 s per 2,000 teachers).
     def only(stmt: Select[Any]) -> Select[Any]:
         return stmt if teacher_ids is None else stmt.where(rv.c.teacher_id.in_(teacher_ids))
 
@@ -139,9 +142,13 @@ def settled(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     left = sorted(c["id"] for c in changes if c.get("review_state") in ("returned", "superseded"))
     for i in range(0, len(effective), CHUNK):
         part = effective[i:i + CHUNK]  # by teacher (the key) and version: no index on version_id needed
-        tids = session.scalars(select(rv.c.teacher_id).where(rv.c.id.in_(part), rv.c.category == "basic")).all()
-        if tids:
-            session.execute(update(tf).where(tf.c.teacher_id.in_(sorted(set(tids))), tf.c.version_id.in_(part))
+        pairs: list[tuple[int, int]] = []
+        for where in id_clauses(rv.c.id, part):
+            pairs.extend(session.execute(select(rv.c.teacher_id, rv.c.id).where(where, rv.c.category == "basic")))
+        if pairs:
+            tids, vids = [t for t, _ in pairs], [v for _, v in pairs]
+            session.execute(update(tf).where(or_(*id_clauses(tf.c.teacher_id, tids, chunk=len(tids))),
+                                             or_(*id_clauses(tf.c.version_id, vids, chunk=len(vids))))
                             .values(state="effective").execution_options(synchronize_session=False))
     teachers: set[int] = set()
     for i in range(0, len(left), CHUNK):

@@ -10,11 +10,12 @@ Everything happens in the caller's transaction, with bulk updates by primary key
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from processor.reports import facts as report_facts
@@ -22,6 +23,7 @@ from processor.review.chain import Chain
 from processor.review.numbering import Numberer
 from processor.store import bulk
 from processor.store.models import RecordVersion
+from processor.store.spans import id_clauses, split
 
 CHUNK = 500
 
@@ -52,17 +54,34 @@ class Settled:
 
 def refs_of(session: Session, ids: list[int]) -> list[VersionRef]:
     out: list[VersionRef] = []
-    for i in range(0, len(ids), CHUNK):
+    for where in id_clauses(RecordVersion.id, ids, chunk=CHUNK):  # runs of consecutive ids: BETWEEN
         out.extend(VersionRef(*row) for row in session.execute(
             select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.category, RecordVersion.seq,
-                   RecordVersion.unit_code, RecordVersion.review_level)
-            .where(RecordVersion.id.in_(ids[i:i + CHUNK]))))
+                   RecordVersion.unit_code, RecordVersion.review_level).where(where)))
     return out
 
 
 def _bulk(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Apply the changes as if one after the other: per id the later change of a column wins. Versions that
+    get the same values in a run of consecutive ids (a big file made effective) in one ranged UPDATE."""
     session.flush()
-    bulk.update_by_id(session, RecordVersion, rows)
+    merged: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        prev = merged.get(row["id"])
+        merged[row["id"]] = row if prev is None else {**prev, **row}
+    same: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    for vid, row in merged.items():
+        values = dict(row)
+        del values["id"]
+        same[tuple(values.items())].append(vid)
+    single: list[dict[str, Any]] = []
+    for values, ids in same.items():
+        long, rest = split(ids)
+        for first, last in long:
+            session.execute(update(RecordVersion).where(RecordVersion.id.between(first, last)).values(dict(values))
+                            .execution_options(synchronize_session=False))
+        single.extend({"id": vid, **dict(values)} for vid in rest)
+    bulk.update_by_id(session, RecordVersion, single)
     # ORM copies of these versions loaded earlier in the session must show the new states.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, RecordVersion):
@@ -110,11 +129,10 @@ def _make_effective(session: Session, refs: list[VersionRef], changes: list[dict
                     person_sheet: str, scheme: str, now: datetime) -> None:
     teacher_ids = sorted({r.teacher_id for r in refs})
     current: dict[tuple[int, str, int], int] = {}
-    for i in range(0, len(teacher_ids), CHUNK):
+    for where in id_clauses(RecordVersion.teacher_id, teacher_ids, chunk=CHUNK):
         for vid, tid, category, seq in session.execute(
                 select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.category, RecordVersion.seq)
-                .where(RecordVersion.teacher_id.in_(teacher_ids[i:i + CHUNK]),
-                       RecordVersion.review_state == "effective")):
+                .where(where, RecordVersion.review_state == "effective")):
             current[(tid, category, seq)] = vid
     first_basic: list[int] = []
     for ref in sorted(refs, key=lambda r: r.id):

@@ -89,13 +89,13 @@ class Numberer:
         """Give each teacher without a number the next of its school (in school, then id order) and make it
         active: plain rows and bulk statements (processor/store/bulk.py), no ORM object per teacher."""
         from processor.store import bulk
+        from processor.store.spans import id_clauses
 
         self.session.flush()
         rows: list[tuple[int, str, str | None, str]] = []
-        for i in range(0, len(teacher_ids), 500):
+        for where in id_clauses(Teacher.id, teacher_ids):
             rows.extend(tuple(r) for r in self.session.execute(
-                select(Teacher.id, Teacher.unit_code, Teacher.teacher_number, Teacher.status)
-                .where(Teacher.id.in_(teacher_ids[i:i + 500]))))
+                select(Teacher.id, Teacher.unit_code, Teacher.teacher_number, Teacher.status).where(where)))
         rows.sort(key=lambda r: (r[1], r[0]))
         now = datetime.now(UTC)
         numbers: list[dict[str, object]] = []

@@ -67,9 +67,9 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     SQLite connections get WAL journaling, foreign keys, a busy timeout and synchronous=NORMAL, and
     transactions start with ``BEGIN IMMEDIATE`` so that two workers never deadlock on a read-then-write
     upgrade of their locks (the second simply waits up to the busy timeout). ``read_only`` engines (the
-    store look-ups of a validating child, processor/forked.py) begin deferred and refuse writes: in WAL
-    mode they read the last commit and never wait for a writer. PostgreSQL URLs are given the psycopg 3
-    driver when they name none (``postgresql://`` → ``postgresql+psycopg://``).
+    store look-ups of a validating child: processor/forked.py, processor/exchange/worker.py) begin deferred
+    and refuse writes: in WAL mode they read the last commit and never wait for a writer. PostgreSQL URLs
+    are given the psycopg 3 driver when they name none (``postgresql://`` → ``postgresql+psycopg://``).
     """
     try:
         parsed = make_url(url)
