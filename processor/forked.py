@@ -26,6 +26,9 @@ import json
 import logging
 import os
 import pickle
+import queue
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing import get_context
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Rows per message: the parent holds one message's rows at a time (an engine chunk is 20,000 rows).
 MESSAGE_ROWS = 5000
+# Messages taken off the pipe ahead of the one being stored (a few MB each): the child runs this far ahead.
+QUEUED_MESSAGES = 6
 _INHERITED: list[Any] = []  # in a child: the parent's engines, kept from the garbage collector
 
 class ChildFailed(RuntimeError):
@@ -65,15 +70,22 @@ def validate(validator: Any, wb: Any, on_chunk: Callable[[str, list[Any]], None]
         gc.unfreeze()
         raise
     send.close()
+    # A thread takes the messages off the pipe as they come (blocked in read(), it holds no lock Python code
+    # needs), so that the child never waits while this process stores: the engine hands over a 20,000-row
+    # chunk at once, then validates the next one while these are stored.
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_MESSAGES)
+    reader = threading.Thread(target=_receive, args=(receive, inbox), name="tmis-validate-pipe", daemon=True)
+    reader.start()
     try:
         while True:
-            if not receive.poll(silence_seconds):
-                raise ChildFailed(f"validating child silent for {silence_seconds:.0f} s")
             try:
-                kind, *payload = pickle.loads(receive.recv_bytes())
-            except EOFError:
+                message = inbox.get(timeout=silence_seconds)
+            except queue.Empty:
+                raise ChildFailed(f"validating child silent for {silence_seconds:.0f} s") from None
+            if message is None:
                 child.join(5)
-                raise ChildFailed(f"validating child ended without a result (exit code {child.exitcode})") from None
+                raise ChildFailed(f"validating child ended without a result (exit code {child.exitcode})")
+            kind, *payload = pickle.loads(message)
             if kind == "chunk":
                 on_chunk(payload[0], _unpack(*payload))
             elif kind == "done":
@@ -87,11 +99,26 @@ def validate(validator: Any, wb: Any, on_chunk: Callable[[str, list[Any]], None]
             else:
                 raise ChildFailed(f"validating child failed: {payload[0]}")
     finally:
-        receive.close()
         if child.is_alive():
             child.kill()
             child.join(5)
+        deadline = time.monotonic() + 10
+        while reader.is_alive() and time.monotonic() < deadline:  # the child is gone: the thread sees the end
+            try:
+                inbox.get(timeout=0.1)  # a thread waiting for room in a full queue gets it
+            except queue.Empty:
+                pass
+        receive.close()
         gc.unfreeze()
+
+
+def _receive(receive: Connection, inbox: queue.Queue[bytes | None]) -> None:
+    """In a thread of the parent: every message of the pipe into ``inbox``, then None at its end."""
+    try:
+        while True:
+            inbox.put(receive.recv_bytes())
+    except (EOFError, OSError):
+        inbox.put(None)
 
 
 def _child(conn: Connection, validator: Any, wb: Any) -> None:
