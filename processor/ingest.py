@@ -241,6 +241,45 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
     return out
 
 
+class NumberMap:
+    """Identity number → int, keyed compactly: a standard 18-character number as an int (32 bytes instead of a
+    67-byte str: a province's file holds a million of them), any other number as its text."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self) -> None:
+        self._d: dict[int | str, int] = {}
+
+    @staticmethod
+    def _key(number: str) -> int | str:
+        if len(number) == 18 and number.isascii() and number[:17].isdigit():
+            last = number[17]
+            if last.isdigit():
+                return int(number[:17]) * 11 + int(last)
+            if last == "X":
+                return int(number[:17]) * 11 + 10
+        return number
+
+    def __contains__(self, number: str) -> bool:
+        return self._key(number) in self._d
+
+    def __getitem__(self, number: str) -> int:
+        return self._d[self._key(number)]
+
+    def __setitem__(self, number: str, value: int) -> None:
+        self._d[self._key(number)] = value
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def get(self, number: str, default: int) -> int:
+        return self._d.get(self._key(number), default)
+
+    def missing(self, numbers: Iterable[str]) -> set[str]:
+        """The numbers not in the map."""
+        return {n for n in numbers if self._key(n) not in self._d}
+
+
 class Ingest:
     """Ingest chunk by chunk, as the engine hands over validated rows (``Validator.validate(on_chunk=…)``).
 
@@ -265,7 +304,7 @@ class Ingest:
         self.counts: dict[str, SheetCount] = {}
         self.added: list[Finding] = []
         self.conflicts: list[Finding] = []  # PERSON-CONFLICT of ingest; dropped in finish where the engine said it
-        self.basic: dict[str, int] = {}  # number → teacher id of its first 基本信息 row (0: not stored)
+        self.basic = NumberMap()  # number → teacher id of its first 基本信息 row (0: not stored)
         self.basic_type: dict[str, str] = {}  # number → id_type of that row when not the default
         self.extra: dict[PersonKey, int] = {}  # a second document type under a number already met
         self.bad: dict[PersonKey, tuple[str, str]] = {}  # person → why its rows are not stored, and the fix
@@ -430,7 +469,7 @@ class Ingest:
             self.seq, self.seq_sheet = {}, sid
         one_record = getattr(self.pack.sheets.get(sid), "records", "many") == "one"
         # Numbers without a 基本信息 row in this file: the school's own teachers in the store.
-        unknown = {str(r.values.get("id_number")) for r in records if r.values.get("id_number")} - self.basic.keys()
+        unknown = self.basic.missing({str(r.values.get("id_number")) for r in records if r.values.get("id_number")})
         own: dict[str, tuple[PersonKey, int]] = {}
         for key, t in self._teachers(unknown).items():
             if t[1] == self.unit_code and (key[1] not in own or key[0] == DEFAULT_ID_TYPE):

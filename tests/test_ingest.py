@@ -267,3 +267,17 @@ def test_chunked_ingest_keeps_a_wrong_basic_rows_person_out_of_later_chunks(
                                                  Finding.rule == "ROW-NOT-STORED")).all()
     assert warned and {f.value for f in warned} == {number}
     assert warned[0].message == f"本行暂未入库：该人员的基本信息（第 {bad.row} 行）有错误"
+
+
+def test_number_map_keys_standard_numbers_compactly_and_keeps_the_others_apart() -> None:
+    from processor.ingest import NumberMap
+
+    m = NumberMap()
+    m["36010219800101001X"] = 1
+    m["360102198001010012"] = 2
+    m["E12345678"] = 3  # a passport number: kept as text
+    m["３６０１０２１９８００１０１００１２"] = 4  # full-width digits are not the same number
+    assert (m["36010219800101001X"], m["360102198001010012"], m["E12345678"]) == (1, 2, 3)
+    assert m.get("３６０１０２１９８００１０１００１２", 0) == 4 and len(m) == 4
+    assert "36010219800101001x" not in m  # numbers arrive normalised (upper-case X)
+    assert m.missing({"360102198001010012", "360102198001010020", "E12345678"}) == {"360102198001010020"}
