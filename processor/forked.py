@@ -8,8 +8,8 @@ exactly as the engine's ``on_chunk`` would have in one process. The findings and
 
 What stays as in one process:
 - Every chunk is handed over in the engine's order, so the person sheet is stored before the sheets that
-  refer to it, and ingest decides row by row as before. The pipe holds a few chunks at most: when storing
-  is slower, the child waits (memory stays bounded on both sides).
+  refer to it, and ingest decides row by row as before. A few messages at most wait to be stored: when
+  storing is slower, the child waits (memory stays bounded on both sides).
 - The child's store look-ups (一人一号 against other schools, references to persons already in the store)
   use connections of their own, never the parent's: they see what is committed, which is what they need —
   the file's own persons come from the engine's own per-file sets, not from the store.
@@ -46,6 +46,7 @@ QUEUED_MESSAGES = 4
 # between the two keeps both cores equally busy (1,000,000 rows: child 72 s, parent 60 s of CPU otherwise).
 ENCODE_EVERY = 2
 _INHERITED: list[Any] = []  # in a child: the parent's engines, kept from the garbage collector
+
 
 class ChildFailed(RuntimeError):
     """The validating child ended without its result."""
@@ -126,8 +127,9 @@ def _receive(receive: Connection, inbox: queue.Queue[bytes | None]) -> None:
 
 
 def _child(conn: Connection, validator: Any, wb: Any) -> None:
-    """In the forked child: validate, sending chunks and then the result; never touch the parent's
-    connections (their pool is forgotten, not closed: closing would end the parent's transaction)."""
+    """In the forked child: validate, sending chunks and then the result. The parent's connections are never
+    used nor closed here (closing one would end the parent's transaction): the look-ups get an engine of
+    their own, and the parent's stays referenced until the child exits."""
     own = None
     try:
         store = getattr(validator.env, "store", None)

@@ -402,8 +402,8 @@ def _store(path: Path, name: str, sha: str, config: Any, pack: Any, engine: Engi
         step = entry_step(session, config, known_unit)
         # --- streaming ingest (issue 12): each chunk the engine validates is stored at once, in this one
         # transaction, so memory is bounded whatever the file's size and a kill at any moment stores nothing.
-        # The engine's store look-ups read through this session (an SQLite write transaction would make
-        # other connections wait) and see the file's own earlier chunks.
+        # In one process the engine's store look-ups read through this session (an SQLite write transaction
+        # would make other connections wait); a validating child reads through a read-only engine of its own.
         run = Ingest(session, pack=pack, wb=wb, submission=sub, unit_code=known_unit or "", accept_mode=accept_mode,
                      store=known_unit is not None and problem is None, review_step=step)
         if in_child:  # a big file: validated by a forked child while this process stores (processor/forked.py)
