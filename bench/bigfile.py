@@ -43,41 +43,6 @@ class Sample:
     split: list[int]  # PSS MB of each process of the tree at the peak (the process first)
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (from /proc)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(parents.get(p, []))
-    return out
-
-
-def _memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of a process in kB; PSS shares each page among the processes that map it."""
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
-
-
 def timed(cmd: list[str], env: dict[str, str]) -> Sample:
     """Run ``cmd`` as a child: wall time, its CPU time (its own and its children's, os.wait4) and the peak of
     the summed RSS and PSS of its process tree (sampled every 0.2 s: a validating child's memory counts too;
@@ -91,7 +56,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> Sample:
 
         def sample() -> None:
             while not done.wait(0.2):
-                both = [_memory_kb(p) for p in _tree(proc.pid)]
+                both = [base.memory_kb(p) for p in base.process_tree(proc.pid)]
                 peak[0] = max(peak[0], sum(r for r, _ in both))
                 if sum(p for _, p in both) > peak[1]:
                     peak[1] = sum(p for _, p in both)

@@ -120,23 +120,11 @@ LAST_TREE_MB = [0]  # peak memory of the child and its own children together (th
 
 
 def _tree_pss_mb(pid: int) -> int:
-    """Memory (MB) of ``pid`` and its children together: the sum of their PSS (a page two processes share
-    after fork counts half in each, so the sum is what the tree really holds), from /proc (0 when gone)."""
-    total = 0
-    pids = [pid]
-    try:  # children of every thread: on PostgreSQL the import runs in a job queue's worker thread, which forks
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
-                pids += [int(p) for p in fh.read().split()]
-    except OSError:
-        return 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as fh:
-                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
-        except (OSError, StopIteration):
-            pass
-    return total >> 10
+    """Memory (MB) of ``pid`` and its descendants together: the sum of their PSS (a page two processes share
+    after fork counts half in each, so the sum is what the tree really holds); 0 when gone."""
+    from run import memory_kb, process_tree
+
+    return sum(memory_kb(p)[1] for p in process_tree(pid)) >> 10
 
 
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
