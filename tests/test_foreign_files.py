@@ -386,6 +386,35 @@ def test_what_the_parser_writes_to_standard_error_goes_to_the_log_not_the_termin
         "RUST_BACKTRACE=0"]
 
 
+def test_each_parse_logs_only_what_was_written_during_it_nested_and_after_a_failed_one_too() -> None:
+    code = ("import logging, os, sys; logging.basicConfig(stream=sys.stdout, level=logging.DEBUG, format='%(message)s');"
+            "from processor.readers.quiet import rust_stderr_to_log\n"
+            "try:\n"
+            "    with rust_stderr_to_log('a.xls'):\n"
+            "        os.write(2, b'panicked: first\\n')\n"
+            "        raise ValueError('parse failed')\n"
+            "except ValueError:\n"
+            "    print('caught')\n"
+            "with rust_stderr_to_log('b.xls'):\n"
+            "    with rust_stderr_to_log('b.xls / Sheet1'):\n"
+            "        os.write(2, b'inner\\n')\n"
+            "    os.write(2, b'outer\\n')\n"
+            "with rust_stderr_to_log('c.xls'):\n"
+            "    pass\n"
+            "with rust_stderr_to_log('d.xls'):\n"
+            "    os.write(2, b'x\\n')\n"
+            "os.write(2, b'terminal\\n')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "terminal\n"
+    assert done.stdout.splitlines() == [
+        "a.xls: the parser wrote to standard error: panicked: first",
+        "caught",
+        "b.xls / Sheet1: the parser wrote to standard error: inner",
+        "b.xls: the parser wrote to standard error: outer",
+        "d.xls: the parser wrote to standard error: x"]
+
+
 def test_a_mailed_looping_xls_is_answered_as_unreadable_without_being_parsed_under_a_memory_cap(
         env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mail_helpers import free_port, thunderbird_message

@@ -112,6 +112,7 @@ class _Index:
 
     by_sheet: dict[str, dict[str, FieldSpec]]
     generic: dict[str, set[str]]  # sheet id → codes of fields whose headers are generic or on most sheets
+    any_key: dict[str, FieldSpec]  # every key of every sheet (which field does not matter: a first test)
 
     @classmethod
     def build(cls, pack: RulePack) -> _Index:
@@ -129,7 +130,11 @@ class _Index:
                 spread[k] = spread.get(k, 0) + 1
         common = {k for k, n in spread.items() if n * 2 >= len(by_sheet) > 1} | GENERIC_HEADERS
         generic = {sid: {f.code for k, f in keys.items() if k in common} for sid, keys in by_sheet.items()}
-        return cls(by_sheet, generic)
+        any_key: dict[str, FieldSpec] = {}
+        for keys in by_sheet.values():
+            for k, f in keys.items():
+                any_key.setdefault(k, f)
+        return cls(by_sheet, generic, any_key)
 
 
 _INDEX_CACHE: dict[int, tuple[RulePack, _Index]] = {}
@@ -190,49 +195,81 @@ def _labels_for_row(head: list[list[Any]], r: int, merged: list[tuple[tuple[int,
     return labels
 
 
-def _score(spec: SheetSpec, keys: dict[str, FieldSpec], head: list[list[Any]], r: int,
-           merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int,
-           memo: dict[int, list[str]] | None = None) -> _Candidate:
-    base = memo.get(r) if memo is not None else None
-    if base is None:
-        base = _labels_for_row(head, r, merged, width)
-        if memo is not None:
-            memo[r] = base
-    labels = list(base)
-    # No merge information (ODS, CSV): a blank header cell may belong to a label one or two rows above.
+@dataclass
+class _HeadRow:
+    """One row of the head as every spec scores it (built once per sheet: none of it depends on the spec)."""
+
+    labels: list[str]  # header text per column (merged cells filled)
+    keys: list[str]  # header_key of each label; "" where blank
+    above: dict[int, list[tuple[str, str, str]]]  # blank column → non-blank cells one, two rows up:
+    # (their key, their text, the key of that text)
+    hopeless: bool  # no key here nor above is a header of any spec: every spec scores 0
+
+
+def _head_row(index: _Index, head: list[list[Any]], r: int,
+              merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int) -> _HeadRow:
+    labels = _labels_for_row(head, r, merged, width)
+    keys = [header_key(text) if text else "" for text in labels]
+    above: dict[int, list[tuple[str, str, str]]] = {}
     for c, text in enumerate(labels):
         if text:
             continue
         for up in (1, 2):
             if r - up < 0:
                 break
-            above = head[r - up][c] if c < len(head[r - up]) else ""
-            if not is_blank(above) and _lookup(keys, header_key(above)) is not None:
-                labels[c] = str(above).strip()
-                break
+            cell = head[r - up][c] if c < len(head[r - up]) else ""
+            if not is_blank(cell):
+                shown = str(cell).strip()
+                above.setdefault(c, []).append((header_key(cell), shown, header_key(shown)))
+    hopeless = all(_lookup(index.any_key, k) is None for k in keys) and all(
+        _lookup(index.any_key, k) is None for cells in above.values() for k, _t, _m in cells)
+    return _HeadRow(labels, keys, above, hopeless)
+
+
+def _score(spec: SheetSpec, keys: dict[str, FieldSpec], row: _HeadRow, r: int) -> _Candidate | None:
+    """The candidate of header row ``r`` for ``spec``; None when not one of its headers is there."""
+    if row.hopeless:
+        return None
+    labels = row.labels
     matched: dict[str, int] = {}
-    for c, text in enumerate(labels):
-        f = _lookup(keys, header_key(text))
+    for c, key in enumerate(row.keys):
+        if key:
+            f = _lookup(keys, key)
+        else:
+            # No merge information (ODS, CSV): a blank header cell may belong to a label one or two rows above.
+            f = None
+            for above_key, shown, shown_key in row.above.get(c, ()):
+                if _lookup(keys, above_key) is not None:
+                    if labels is row.labels:
+                        labels = list(row.labels)
+                    labels[c] = shown
+                    f = _lookup(keys, shown_key)
+                    break
         if f is not None and not f.derived and f.code not in matched:
             matched[f.code] = c
+    if not matched:
+        return None
     n_fields = max(len(spec.input_fields), 1)
-    return _Candidate(spec, r, labels, matched, len(matched), len(matched) / n_fields)
+    return _Candidate(spec, r, list(labels) if labels is row.labels else labels, matched, len(matched),
+                      len(matched) / n_fields)
 
 
 def _best(specs: list[SheetSpec], index: _Index, head: list[list[Any]],
           merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int,
-          memo: dict[int, list[str]] | None = None) -> _Candidate | None:
-    """The best header row of ``head`` for any of ``specs``; ``memo``: each row's labels, shared by the calls
-    for one sheet (they do not depend on the spec)."""
+          memo: dict[int, _HeadRow] | None = None) -> _Candidate | None:
+    """The best header row of ``head`` for any of ``specs``; ``memo``: each row as scored, shared by the calls
+    for one sheet (it does not depend on the spec)."""
     best: _Candidate | None = None
     memo = {} if memo is None else memo
+    for r in range(len(head)):
+        if r not in memo and not row_is_empty(head[r]):
+            memo[r] = _head_row(index, head, r, merged, width)
+    rows = [(r, row) for r, row in sorted(memo.items()) if not row.hopeless]
     for spec in specs:
         keys = index.by_sheet[spec.id]
-        for r in range(len(head)):
-            if row_is_empty(head[r]):
-                continue
-            cand = _score(spec, keys, head, r, merged, width, memo)
-            if cand.score == 0:
+        for r, row in rows:
+            cand = _score(spec, keys, row, r)
+            if cand is None:
                 continue
             if best is None or (cand.score, cand.ratio) > (best.score, best.ratio):
                 best = cand
@@ -323,7 +360,7 @@ class SheetDetector:
         if named is None:
             named = self.pack.sheet_by_name(title)
         cand: _Candidate | None = None
-        memo: dict[int, list[str]] = {}
+        memo: dict[int, _HeadRow] = {}
         if named is not None:
             cand = _best([named], self.index, head, merged, width, memo)
             other = _best([s for s in all_specs if s is not named], self.index, head, merged, width, memo)
