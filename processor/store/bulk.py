@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, text
@@ -51,16 +52,15 @@ def insert_rows(session: Session, model_or_table: Any, rows: Sequence[dict[str, 
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         _insert_sqlite(conn, table, rows)
-        return len(rows)
-    stmt = table.insert()
-    for i in range(0, len(rows), BATCH):
-        conn.execute(stmt, list(rows[i:i + BATCH]))
+    else:
+        _insert_postgres(conn, table, rows)
     return len(rows)
 
 
-def _insert_sqlite(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """The driver's executemany with the columns' own bind processing (JSON, DateTime) and Python defaults,
-    without SQLAlchemy's per-row parameter building (most of the cost of a Core executemany here)."""
+def _driver_rows(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """The column names and the rows as the driver takes them: each column's own bind processing (JSON,
+    DateTime) and the Python defaults of the columns not given, without SQLAlchemy's per-row parameter
+    building (most of the cost of a Core executemany here)."""
     dialect = conn.dialect
     keys = list(rows[0])
     given = set(keys)
@@ -73,14 +73,12 @@ def _insert_sqlite(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) -> N
     names = keys + [k for k, _ in defaults]
     procs = [table.c[k].type._cached_bind_processor(dialect) for k in names]
     fixed = [v for _, v in defaults]
-    fixed_done = [p(v) if p is not None else v for p, v in zip(procs[len(keys):], fixed, strict=True)]
+    fixed_done = tuple(p(v) if p is not None else v for p, v in zip(procs[len(keys):], fixed, strict=True))
     key_procs = list(zip(keys, procs[:len(keys)], strict=True))
-    sql = (f'INSERT INTO "{table.name}" ({", ".join(chr(34) + n + chr(34) for n in names)}) '
-           f'VALUES ({", ".join("?" * len(names))})')
-    for i in range(0, len(rows), BATCH):
-        params = []
+
+    def converted() -> Iterator[tuple[Any, ...]]:
         last: dict[str, tuple[Any, Any]] = {}
-        for row in rows[i:i + BATCH]:
+        for row in rows:
             values = []
             for k, proc in key_procs:
                 v = row[k]
@@ -93,8 +91,33 @@ def _insert_sqlite(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) -> N
                         last[k] = (v, done)
                         v = done
                 values.append(v)
-            params.append((*values, *fixed_done))
+            yield (*values, *fixed_done)
+
+    return names, converted()
+
+
+def _insert_sqlite(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """The driver's executemany, BATCH rows at a time."""
+    names, converted = _driver_rows(conn, table, rows)
+    sql = (f'INSERT INTO "{table.name}" ({", ".join(chr(34) + n + chr(34) for n in names)}) '
+           f'VALUES ({", ".join("?" * len(names))})')
+    while params := list(islice(converted, BATCH)):
         conn.exec_driver_sql(sql, params)
+
+
+def _insert_postgres(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``COPY … FROM STDIN`` on the transaction's own connection. psycopg's executemany sends one INSERT per
+    row (pipelined); COPY streams the rows in one statement, several times faster for a school's file and a
+    province's chunk alike."""
+    names, converted = _driver_rows(conn, table, rows)
+    sql = f'COPY "{table.name}" ({", ".join(chr(34) + n + chr(34) for n in names)}) FROM STDIN'
+    cursor = conn.connection.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            for row in converted:
+                copy.write_row(row)
+    finally:
+        cursor.close()
 
 
 def allocate_ids(session: Session, model_or_table: Any, n: int) -> list[int]:
