@@ -222,3 +222,46 @@ def test_db_current_and_upgrade_commands(runner, store_url: str, tmp_path: Path,
     assert (again.exit_code, again.output) == (0, f"数据库 {store_url} 已是最新版本 {head}，无需升级。\n")
     current = runner.invoke(main, ["db", "current"], env=env)
     assert (current.exit_code, current.output) == (0, f"数据库 {store_url} 的版本为 {head}（最新）。\n")
+
+
+def test_migration_0011_keeps_every_teacher_and_reference_and_still_refuses_a_second_identity(store_url: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    upgrade(store_url, "0010")
+    engine = make_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO units (code, name, level, parent_code, created_at, updated_at) "
+                              "VALUES ('2136010001', '南昌市第一中学', 'school', NULL, :t, :t)"), {"t": "2026-12-01"})
+            conn.execute(text("INSERT INTO submissions (id, sha256, original_name, archived_path, channel, sender, "
+                              "status, received_at, rows, rows_stored, errors, warnings, report_path, message) "
+                              "VALUES (1, :sha, 'a.xlsx', '', 'inbox', '', 'accepted', :t, 2, 2, 0, 0, '', '')"),
+                         {"sha": "0" * 64, "t": "2026-12-01"})
+            for tid, number in ((1, "360102198001011234"), (2, "36010219800101123X")):
+                conn.execute(text("INSERT INTO teachers (id, id_type, id_number, name, unit_code, status, created_at, "
+                                  "updated_at) VALUES (:id, '1', :n, '张三', '2136010001', 'active', :t, :t)"),
+                             {"id": tid, "n": number, "t": "2026-12-01"})
+                conn.execute(text("INSERT INTO record_versions (id, teacher_id, category, seq, unit_code, submission_id, "
+                                  "source_sheet, source_row, data, review_state, review_level, created_at) VALUES "
+                                  "(:id, :id, 'basic', 1, '2136010001', 1, '基本信息', 3, '{}', 'effective', 'school', :t)"),
+                             {"id": tid, "t": "2026-12-01"})
+    finally:
+        engine.dispose()
+    assert upgrade(store_url) == head_revision()
+    engine = make_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT t.id, t.id_number, v.id FROM teachers t JOIN record_versions v "
+                                     "ON v.teacher_id = t.id ORDER BY t.id")).all()
+            assert [tuple(r) for r in rows] == [(1, "360102198001011234", 1), (2, "36010219800101123X", 2)]
+            indexes = {i["name"] for i in inspect(conn).get_indexes("teachers")}
+            uniques = [u["column_names"] for u in inspect(conn).get_unique_constraints("teachers")
+                       if u["name"] == "uq_teacher_identity"]
+            assert "ix_teachers_id_number" not in indexes
+            assert uniques == [["id_number", "id_type"]]
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("INSERT INTO teachers (id, id_type, id_number, name, unit_code, status, created_at, "
+                              "updated_at) VALUES (3, '1', '360102198001011234', '李四', '2136010001', 'active', :t, :t)"),
+                         {"t": "2026-12-01"})
+    finally:
+        engine.dispose()

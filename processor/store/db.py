@@ -164,6 +164,8 @@ def upgrade(url: str, revision: str = "head") -> str:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
             connection.commit()
+            if connection.info.pop("foreign_keys_off", False):  # migrations/env.py: off while tables are copied
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
         return current_revision(url, engine=engine) or ""
     except DBAPIError as exc:
         raise _unreachable(url, exc) from exc

@@ -76,11 +76,12 @@ class Teacher(Base):
     """One person, one record (一人一号): identified by document type and number."""
 
     __tablename__ = "teachers"
-    __table_args__ = (UniqueConstraint("id_type", "id_number", name="uq_teacher_identity"),)
+    # id_number first: the one index serves every look-up by identity number (migration 0011).
+    __table_args__ = (UniqueConstraint("id_number", "id_type", name="uq_teacher_identity"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id_type: Mapped[str] = mapped_column(String(2), default="1")
-    id_number: Mapped[str] = mapped_column(String(40), index=True)
+    id_number: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
     teacher_number: Mapped[str | None] = mapped_column(String(18), unique=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)

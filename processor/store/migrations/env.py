@@ -21,8 +21,20 @@ def _configure_and_run(connection: Connection) -> None:
         compare_type=True,
         include_name=ours,  # procrastinate's tables are its schema, not our models
     )
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite and not connection.in_transaction():
+        # A migration that copies a table others refer to (batch mode: SQLite keeps constraints inside the
+        # table) must not have SQLite act on those references while the old copy is dropped. The pragma only
+        # works outside a transaction; the references are checked before the migration commits.
+        # The caller commits, and then turns them on again (processor/store/db.py upgrade) or closes it.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        connection.info["foreign_keys_off"] = True
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left {len(broken)} broken references, first in {broken[0][0]}")
 
 
 def run_migrations_online() -> None:
