@@ -265,3 +265,24 @@ def test_migration_0011_keeps_every_teacher_and_reference_and_still_refuses_a_se
                          {"t": "2026-12-01"})
     finally:
         engine.dispose()
+
+
+def test_a_bulk_insert_of_an_identity_already_stored_raises_integrity_error_and_stores_nothing(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from processor.store import bulk
+    from processor.store.models import Teacher
+
+    def teacher(number: str) -> dict[str, object]:
+        return {"id_type": "1", "id_number": number, "name": "张三", "unit_code": "2136010001", "status": "pending"}
+
+    with Session(engine) as session, session.begin():
+        session.add(Unit(code="2136010001", name="南昌市第一中学", level="school"))
+        session.flush()
+        bulk.insert_with_ids(session, Teacher, [teacher("360102198001011234")])
+    with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
+        # The pipeline catches IntegrityError (another worker stored the person first) and validates again.
+        bulk.insert_with_ids(session, Teacher, [teacher("36010219800101123X"), teacher("360102198001011234")])
+    with Session(engine) as session:
+        assert session.scalars(select(Teacher.id_number)).all() == ["360102198001011234"]

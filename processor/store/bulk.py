@@ -23,6 +23,7 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 BATCH = 5000
@@ -111,11 +112,16 @@ def _insert_postgres(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) ->
     province's chunk alike."""
     names, converted = _driver_rows(conn, table, rows)
     sql = f'COPY "{table.name}" ({", ".join(chr(34) + n + chr(34) for n in names)}) FROM STDIN'
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.cursor()
     try:
         with cursor.copy(sql) as copy:
             for row in converted:
                 copy.write_row(row)
+    except dbapi_error as exc:
+        # As SQLAlchemy raises them for its own statements: callers catch IntegrityError (a second worker's
+        # teacher, the same content twice) to validate the file again.
+        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
 
