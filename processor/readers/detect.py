@@ -106,13 +106,36 @@ GENERIC_HEADERS = frozenset(fold_name(n) for n in (
     "备注", "序号", "编号", "性别", "说明", "其他", "单位", "部门", "姓名", "身份证号", "身份证号码", "联系电话"))
 
 
+HITS_KEPT = 50_000  # header keys whose sheets _Index.hits remembers
+
+
 @dataclass
 class _Index:
     """Header text keys → fields, per sheet spec (built once per pack); the fields too common to tell."""
 
     by_sheet: dict[str, dict[str, FieldSpec]]
     generic: dict[str, set[str]]  # sheet id → codes of fields whose headers are generic or on most sheets
-    any_key: dict[str, FieldSpec]  # every key of every sheet (which field does not matter: a first test)
+    _hits: dict[str, tuple[tuple[str, FieldSpec], ...]] = field(default_factory=dict, repr=False)
+
+    def hits(self, key: str) -> tuple[tuple[str, FieldSpec], ...]:
+        """(sheet id, field) of every sheet whose header ``key`` is, as ``_lookup`` finds it, in pack order."""
+        hit = self._hits.get(key)
+        if hit is None:
+            if not key:
+                return ()
+            stripped = _BRACKETED.sub("", key)
+            alt = stripped if stripped and stripped != key else None
+            found = []
+            for sid, keys in self.by_sheet.items():
+                f = keys.get(key)
+                if f is None and alt is not None:
+                    f = keys.get(alt)
+                if f is not None:
+                    found.append((sid, f))
+            if len(self._hits) >= HITS_KEPT:  # data cells in the head rows: new ones in every file
+                self._hits.clear()
+            hit = self._hits[key] = tuple(found)
+        return hit
 
     @classmethod
     def build(cls, pack: RulePack) -> _Index:
@@ -130,11 +153,7 @@ class _Index:
                 spread[k] = spread.get(k, 0) + 1
         common = {k for k, n in spread.items() if n * 2 >= len(by_sheet) > 1} | GENERIC_HEADERS
         generic = {sid: {f.code for k, f in keys.items() if k in common} for sid, keys in by_sheet.items()}
-        any_key: dict[str, FieldSpec] = {}
-        for keys in by_sheet.values():
-            for k, f in keys.items():
-                any_key.setdefault(k, f)
-        return cls(by_sheet, generic, any_key)
+        return cls(by_sheet, generic)
 
 
 _INDEX_CACHE: dict[int, tuple[RulePack, _Index]] = {}
@@ -197,61 +216,63 @@ def _labels_for_row(head: list[list[Any]], r: int, merged: list[tuple[tuple[int,
 
 @dataclass
 class _HeadRow:
-    """One row of the head as every spec scores it (built once per sheet: none of it depends on the spec)."""
+    """One row of the head as every spec scores it, built in one pass over its cells for all specs at once
+    (a template has some 30 sheets, each scored against every spec: per spec and cell it was most of reading a
+    school's file)."""
 
     labels: list[str]  # header text per column (merged cells filled)
-    keys: list[str]  # header_key of each label; "" where blank
-    above: dict[int, list[tuple[str, str, str]]]  # blank column → non-blank cells one, two rows up:
-    # (their key, their text, the key of that text)
-    hopeless: bool  # no key here nor above is a header of any spec: every spec scores 0
+    matched: dict[str, dict[str, int]]  # sheet id → field code → column (first occurrence)
+    fixed: dict[str, dict[int, str]]  # sheet id → blank column → the label above it that spec takes
 
 
 def _head_row(index: _Index, head: list[list[Any]], r: int,
               merged: list[tuple[tuple[int, int], tuple[int, int]]], width: int) -> _HeadRow:
     labels = _labels_for_row(head, r, merged, width)
-    keys = [header_key(text) if text else "" for text in labels]
-    above: dict[int, list[tuple[str, str, str]]] = {}
+    matched: dict[str, dict[str, int]] = {}
+    fixed: dict[str, dict[int, str]] = {}
+
+    def match(sid: str, f: FieldSpec, c: int) -> None:
+        if not f.derived:
+            codes = matched.setdefault(sid, {})
+            if f.code not in codes:
+                codes[f.code] = c
+
     for c, text in enumerate(labels):
         if text:
+            for sid, f in index.hits(header_key(text)):
+                match(sid, f, c)
             continue
+        # No merge information (ODS, CSV): a blank header cell may belong to a label one or two rows above,
+        # for each spec the nearest one that is among its headers.
+        done: set[str] = set()
         for up in (1, 2):
             if r - up < 0:
                 break
             cell = head[r - up][c] if c < len(head[r - up]) else ""
-            if not is_blank(cell):
-                shown = str(cell).strip()
-                above.setdefault(c, []).append((header_key(cell), shown, header_key(shown)))
-    hopeless = all(_lookup(index.any_key, k) is None for k in keys) and all(
-        _lookup(index.any_key, k) is None for cells in above.values() for k, _t, _m in cells)
-    return _HeadRow(labels, keys, above, hopeless)
+            if is_blank(cell):
+                continue
+            shown = str(cell).strip()
+            for sid, _f in index.hits(header_key(cell)):
+                if sid in done:
+                    continue
+                done.add(sid)
+                fixed.setdefault(sid, {})[c] = shown
+                f = _lookup(index.by_sheet[sid], header_key(shown))
+                if f is not None:
+                    match(sid, f, c)
+    return _HeadRow(labels, matched, fixed)
 
 
-def _score(spec: SheetSpec, keys: dict[str, FieldSpec], row: _HeadRow, r: int) -> _Candidate | None:
+def _score(spec: SheetSpec, row: _HeadRow, r: int) -> _Candidate | None:
     """The candidate of header row ``r`` for ``spec``; None when not one of its headers is there."""
-    if row.hopeless:
-        return None
-    labels = row.labels
-    matched: dict[str, int] = {}
-    for c, key in enumerate(row.keys):
-        if key:
-            f = _lookup(keys, key)
-        else:
-            # No merge information (ODS, CSV): a blank header cell may belong to a label one or two rows above.
-            f = None
-            for above_key, shown, shown_key in row.above.get(c, ()):
-                if _lookup(keys, above_key) is not None:
-                    if labels is row.labels:
-                        labels = list(row.labels)
-                    labels[c] = shown
-                    f = _lookup(keys, shown_key)
-                    break
-        if f is not None and not f.derived and f.code not in matched:
-            matched[f.code] = c
+    matched = row.matched.get(spec.id)
     if not matched:
         return None
+    labels = list(row.labels)
+    for c, shown in row.fixed.get(spec.id, {}).items():
+        labels[c] = shown
     n_fields = max(len(spec.input_fields), 1)
-    return _Candidate(spec, r, list(labels) if labels is row.labels else labels, matched, len(matched),
-                      len(matched) / n_fields)
+    return _Candidate(spec, r, labels, dict(matched), len(matched), len(matched) / n_fields)
 
 
 def _best(specs: list[SheetSpec], index: _Index, head: list[list[Any]],
@@ -264,15 +285,20 @@ def _best(specs: list[SheetSpec], index: _Index, head: list[list[Any]],
     for r in range(len(head)):
         if r not in memo and not row_is_empty(head[r]):
             memo[r] = _head_row(index, head, r, merged, width)
-    rows = [(r, row) for r, row in sorted(memo.items()) if not row.hopeless]
+    rows = [(r, row) for r, row in sorted(memo.items()) if row.matched]
+    top: tuple[int, float] | None = None
+    at: tuple[SheetSpec, _HeadRow, int] | None = None
     for spec in specs:
-        keys = index.by_sheet[spec.id]
+        n_fields = max(len(spec.input_fields), 1)
         for r, row in rows:
-            cand = _score(spec, keys, row, r)
-            if cand is None:
+            matched = row.matched.get(spec.id)
+            if not matched:
                 continue
-            if best is None or (cand.score, cand.ratio) > (best.score, best.ratio):
-                best = cand
+            key = (len(matched), len(matched) / n_fields)
+            if top is None or key > top:  # the first of equals wins, in spec then row order
+                top, at = key, (spec, row, r)
+    if at is not None:
+        best = _score(*at)
     return best
 
 
