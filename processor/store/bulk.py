@@ -126,6 +126,9 @@ def _insert_postgres(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) ->
         cursor.close()
 
 
+_SEQUENCES: dict[tuple[str, str], str] = {}  # (database, table) → its id sequence: one round trip less per insert
+
+
 def allocate_ids(session: Session, model_or_table: Any, n: int) -> list[int]:
     """``n`` fresh primary keys of the table's integer ``id`` column, in increasing order."""
     if n <= 0:
@@ -133,7 +136,11 @@ def allocate_ids(session: Session, model_or_table: Any, n: int) -> list[int]:
     table = _table(model_or_table)
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
+        where = (conn.engine.url.render_as_string(hide_password=True), table.name)
+        seq = _SEQUENCES.get(where)
+        if seq is None:
+            seq = _SEQUENCES[where] = conn.execute(
+                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
         return list(conn.execute(text(f"SELECT nextval('{seq}') FROM generate_series(1, :n)"), {"n": n}).scalars())
     top = conn.execute(select(func.max(table.c.id))).scalar() or 0
     return list(range(top + 1, top + 1 + n))
