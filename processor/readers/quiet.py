@@ -51,7 +51,11 @@ def rust_stderr_to_log(what: str) -> Iterator[None]:
         fd = 2
     with _LOCK:
         _DEPTH[0] += 1
-        spool = _spool()
+        try:
+            spool = _spool()
+        except BaseException:
+            _DEPTH[0] -= 1
+            raise
         try:
             try:
                 sys.stderr.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from processor.errors import StoreError
 from processor.queue.schema import ours
 from processor.store.models import Base
 
@@ -33,8 +34,9 @@ def _configure_and_run(connection: Connection) -> None:
         context.run_migrations()
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-            if broken:
-                raise RuntimeError(f"migration left {len(broken)} broken references, first in {broken[0][0]}")
+            if broken:  # rolled back by the transaction's end
+                raise StoreError(f"数据库升级会留下 {len(broken)} 处不一致的引用（{broken[0][0]} 表），已撤销本次升级",
+                                 hint="数据库保持升级前的状态；请保留数据库文件，联系系统维护人员。")
 
 
 def run_migrations_online() -> None:
