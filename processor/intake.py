@@ -262,6 +262,7 @@ class Intake:
         sweep_partial_reports(config.outbox)
         self.tracker = StabilityTracker(self.stable_seconds)
         self._blocked: dict[Path, float] = {}  # inbox files that could not be claimed → when last tried
+        self.presence: Any = None  # run_once / serve: this service's row in workers (processor/queue/presence.py)
 
     # -- one file --------------------------------------------------------------------------------
     def handle(self, claim_: Claim) -> Outcome | None:
@@ -358,21 +359,40 @@ class Intake:
                 counter.unlink(missing_ok=True)
             self._record(outcome, summary, on_done)
 
-    @staticmethod
-    def _record(outcome: Outcome | None, summary: RunSummary,
+    def _record(self, outcome: Outcome | None, summary: RunSummary,
                 on_done: Callable[[Outcome | None], None] | None) -> None:
         if outcome is None:
             summary.store_down += 1
         else:
             summary.outcomes.append(outcome)
+            if self.presence is not None:
+                self.presence.done()
         if on_done is not None:
             on_done(outcome)
+
+    @contextlib.contextmanager
+    def _present(self) -> Iterator[None]:
+        """This service in ``workers`` while a mode runs (running, then stopped), as the queue's workers are."""
+        from processor.queue.presence import Presence, worker_name
+
+        self.presence = Presence(self.engine, worker_name(self.config),
+                                 float(self.config.get("workers", "heartbeat_seconds")))
+        self.presence.start()
+        try:
+            yield
+        finally:
+            self.presence.stop()
+            self.presence = None
 
     # -- modes ------------------------------------------------------------------------------------
     def run_once(self, *, progress: Callable[[int, Outcome | None], None] | None = None,
                  max_wait: float | None = None) -> RunSummary:
         """Everything waiting: leftovers first, then the inbox until it is empty (waiting for files that are
         still being written, at most ``max_wait`` seconds, default 10 × stable_seconds + 30)."""
+        with self._present():
+            return self._run_once(progress, max_wait)
+
+    def _run_once(self, progress: Callable[[int, Outcome | None], None] | None, max_wait: float | None) -> RunSummary:
         summary = RunSummary()
         total_hint = len(leftovers_names(self.dirs.processing)) + len(candidates(self.config.inbox))
 
@@ -401,8 +421,12 @@ class Intake:
     def serve(self, stop: threading.Event, *, wake: threading.Event | None = None) -> RunSummary:
         """The service loop: start-up recovery and scan, then on every wake-up (file-system event) or every
         ``intake.rescan_seconds``; returns after ``stop`` is set, once the current file is done."""
-        wake = wake or threading.Event()
+        with self._present():
+            return self._serve(stop, wake or threading.Event())
+
+    def _serve(self, stop: threading.Event, wake: threading.Event) -> RunSummary:
         rescan = float(self.config.get("intake", "rescan_seconds"))
+        heartbeat = float(self.config.get("workers", "heartbeat_seconds"))
         summary = RunSummary()
         self._guarded(self.recover, summary, None, stop)
         first = True
@@ -419,7 +443,9 @@ class Intake:
             if time.monotonic() - last_full >= rescan:
                 last_full = time.monotonic()
                 self._guarded(self.recover, summary, None, stop)  # e.g. files left while the store was down
-            timeout = min(max(self.stable_seconds / 2, 0.2), rescan) if waiting else rescan
+            if self.presence is not None:
+                self.presence.tick()
+            timeout = min(max(self.stable_seconds / 2, 0.2), rescan, heartbeat) if waiting else min(rescan, heartbeat)
             wake.wait(timeout)
             if wake.is_set() and not stop.is_set():
                 time.sleep(0.05)  # let a burst of events settle

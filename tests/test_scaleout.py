@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -278,8 +279,46 @@ def test_tmis_status_on_sqlite_reports_the_folders(instance: Path, unit_workbook
     assert result.exit_code == 0, result.output
     after = json.loads(CliRunner().invoke(main, ["status", "--format", "json", "--config", str(instance)]).output)
     assert after["jobs"] == {"waiting": 0, "running": 0, "done": 2, "failed": 0}
-    assert after["last_hour"]["files"] == 2 and after["workers"] == []
+    assert after["last_hour"]["files"] == 2
+    assert [(w["name"], w["state"], w["jobs_done"], w["pid"]) for w in after["workers"]] == [
+        (f"{socket.gethostname()}:{os.getpid()}", "stopped", 2, os.getpid())]
     assert after["backend"] == "sqlite"
+
+
+def _status(instance: Path) -> dict:
+    result = CliRunner().invoke(main, ["status", "--format", "json", "--config", str(instance)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_tmis_status_on_sqlite_shows_the_running_service_and_that_it_stopped(instance: Path,
+                                                                             unit_workbook: Path) -> None:
+    env = make_env(instance, unit_workbook)
+    workbook(env, env.inbox / "学校.xlsx", people(2, seed=93, school=SCHOOL_A), school=SCHOOL_A)
+    service = _start(env, "县教育局服务器")
+    try:
+        _wait("the service to finish the file", lambda: _status(instance)["jobs"]["done"] == 1)
+        status = _status(instance)
+        assert [(w["name"], w["state"], w["jobs_done"], w["pid"]) for w in status["workers"]] == [
+            ("县教育局服务器", "running", 1, service.pid)]
+        text_out = CliRunner().invoke(main, ["status", "--config", str(instance)]).output
+        assert "  县教育局服务器：运行中，最后活动 " in text_out and "已完成 1 个作业" in text_out
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=300)
+    assert service.returncode == 0
+    assert [(w["name"], w["state"]) for w in _status(instance)["workers"]] == [("县教育局服务器", "stopped")]
+
+
+def test_tmis_status_on_sqlite_says_a_killed_service_no_longer_answers(instance: Path, unit_workbook: Path) -> None:
+    env = make_env(instance, unit_workbook)
+    service = _start(env, "县教育局服务器")
+    try:
+        _wait("the service to start", lambda: [w["state"] for w in _status(instance)["workers"]] == ["running"])
+    finally:
+        service.kill()
+        service.wait(timeout=300)
+    assert [(w["name"], w["state"]) for w in _status(instance)["workers"]] == [("县教育局服务器", "lost")]
 
 
 @pg_only

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from processor.pipeline import CLAIM_PREFIX, StateDirs
+from processor.queue.presence import process_alive
 from processor.store.models import FileJob, Submission, Worker
 
 
@@ -102,6 +103,14 @@ def collect(config: Any, engine: Engine, now: datetime | None = None) -> dict[st
         for w in session.scalars(select(Worker).order_by(Worker.name)):
             seen = _aware(w.last_seen)
             alive = w.state == "running" and seen is not None and (now - seen).total_seconds() <= stalled
+            if not queue and w.state == "running":
+                # SQLite's one service writes its row between files only (a big file takes minutes): on this
+                # machine its process itself tells whether it runs.
+                told = process_alive(w.host, w.pid)
+                alive = told if told is not None else alive
+                if alive:
+                    for r in running:
+                        r["worker"] = r["worker"] or w.name
             workers.append({"name": w.name, "host": w.host, "pid": w.pid,
                             "state": w.state if alive or w.state == "stopped" else "lost",
                             "last_seen": _iso(seen), "jobs_done": w.jobs_done,

@@ -16,26 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
-
+from processor.queue import presence
 from processor.queue.claims import claim_file, file_key, register, register_claim
+from processor.queue.presence import worker_name
 from processor.queue.tasks import Runtime, make_app, recover_claims
-from processor.store.models import Worker
 
 log = logging.getLogger(__name__)
-
-
-def worker_name(config: Any) -> str:
-    return str(config.get("workers", "name") or f"{socket.gethostname()}:{os.getpid()}")
 
 
 class QueueWorker:
@@ -58,18 +48,10 @@ class QueueWorker:
 
     # -- the workers row -------------------------------------------------------------------------
     def announce(self) -> None:
-        now = datetime.now(UTC)
-        values = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "state": "running",
-                  "started_at": now, "last_seen": now, "jobs_done": 0}
-        with Session(self.engine) as session, session.begin():
-            session.execute(insert(Worker).values(**values).on_conflict_do_update(
-                index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}))
+        presence.announce(self.engine, self.name)
 
     def beat(self, state: str = "running") -> None:
-        with Session(self.engine) as session, session.begin():
-            session.execute(update(Worker).where(Worker.name == self.name).values(
-                last_seen=datetime.now(UTC), state=state,
-                queue_worker_id=getattr(self.worker, "worker_id", None)))
+        presence.beat(self.engine, self.name, state, queue_worker_id=getattr(self.worker, "worker_id", None))
 
     def _heartbeat(self) -> None:
         every = float(self.config.get("workers", "heartbeat_seconds"))
