@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,6 @@ class Presence:
         self.last = 0.0
 
     def _safely(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        import time
-
         try:
             fn(self.engine, self.name, *args, **kwargs)
             self.last = time.monotonic()
@@ -68,14 +67,12 @@ class Presence:
             log.warning("could not update this worker's row in workers; trying again later", exc_info=True)
 
     def start(self) -> None:
-        self._safely(lambda engine, name: announce(engine, name))
+        self._safely(announce)
 
     def done(self, n: int = 1) -> None:
         self._safely(beat, jobs=n)
 
     def tick(self) -> None:
-        import time
-
         if time.monotonic() - self.last >= self.every:
             self._safely(beat)
 
