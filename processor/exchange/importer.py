@@ -489,12 +489,15 @@ class _Importer:
         stored = 0
         for school, wb, result, found, tn_cells in validated:
             schools.add(school)
-            # An authoritative source's records are effective at once (numbers given as review would); the
-            # others enter the review chain at the school's first reviewing level, like a school's own file.
-            step = None if self.profile.route == "effective" else entry_step(session, self.config, school)
+            # An authoritative source's records are stored effective at once, in the state settling them would
+            # leave (superseding, teacher numbers); the others enter the review chain at the school's first
+            # reviewing level, like a school's own file.
+            effective = self.profile.route == "effective"
+            step = None if effective else entry_step(session, self.config, school)
             done = ingest(session, pack=self.pack, wb=wb, result=result, submission=sub, unit_code=school,
-                          accept_mode="row", store=True, review_step=step)
-            if step is None and done.stored:
+                          accept_mode="row", store=True, review_step=step, effective=effective,
+                          numbering=self.config.get("numbering", "scheme"))
+            if step is None and not effective and done.stored:
                 settle_unreviewed(session, self.config, self.pack, sub.id, done.version_ids)
             found = found + done.findings
             conflicts = {f.row for f in done.findings if f.rule == "PERSON-CONFLICT"}
