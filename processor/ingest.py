@@ -560,13 +560,14 @@ class Ingest:
             "level_since": self.since, "created_at": self.since,
         } for rec, tid, seq in accepted]
         values = [rec.values for rec, _tid, _seq in accepted]
-        # A teacher this file created gets its teacher_facts row with its 基本信息 version; the others are
-        # recomputed in finish(), and only for the categories teacher_facts reads.
+        # A teacher this file created gets its teacher_facts row with its 基本信息 version, lowered by its later
+        # versions as they come (report_facts.record_facts); the others are recomputed in finish(), and only for
+        # the categories teacher_facts reads.
         direct = sid == self.person_sheet == "basic"
         for i in range(0, len(rows), 5000):
             part = rows[i:i + 5000]
             ids = bulk.insert_with_ids(session, RecordVersion, part)
-            report_facts.record_facts(session, ids, part, values[i:i + 5000], known if direct else None)
+            report_facts.record_facts(session, ids, part, values[i:i + 5000], known)
             self.version_ids.extend(ids)
             if self.effective and sid == self.person_sheet:
                 self.basic_versions.extend(zip(ids, (row["teacher_id"] for row in part), strict=True))
@@ -575,8 +576,8 @@ class Ingest:
                                            for vid, row in zip(ids, part, strict=True) if row["teacher_id"] in known)
         if direct:
             self.stored_teachers.extend(tid for _rec, tid, _seq in accepted if tid in known)
-        elif sid in report_facts.FACT_CATEGORIES:
-            self.stored_teachers.extend(tid for _rec, tid, _seq in accepted)
+        elif sid in report_facts.FACT_CATEGORIES:  # the new teachers' rows lowered by record_facts already
+            self.stored_teachers.extend(tid for _rec, tid, _seq in accepted if tid in known)
         self.stored_rows.setdefault(sid, array("l")).extend(rec.excel_row for rec, _tid, _seq in accepted)
         count.stored += len(rows)
         self.out.stored += len(rows)

@@ -14,7 +14,7 @@ from collections.abc import Container, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.store import bulk
@@ -25,6 +25,7 @@ BIANZHI = "在编"  # the employment value of a person in the establishment (是
 LIVE = ("pending", "effective")  # the review states whose versions are counted
 PICKED = (("education", "study"), ("title", "title"), ("subject", "teaching"))  # column, category: lowest code
 FACT_CATEGORIES = frozenset({"basic"} | {category for _column, category in PICKED})  # what teacher_facts reads
+_PICKED_COLUMN = {category: column for column, category in PICKED}
 CHUNK = 2000
 
 
@@ -65,21 +66,36 @@ def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[di
 
     ``known`` (the teachers that were in the store before): a 基本信息 version of any other teacher — one the
     file just created, whose only version it is — also gets that teacher's ``teacher_facts`` row at once, the
-    row :func:`refresh` would compute (no education, title or subject yet: a later 学习经历 / 专业技术职务 /
-    教育教学 row of the teacher has the caller refresh it)."""
+    row :func:`refresh` would compute (no education, title or subject yet), and a later 学习经历 / 专业技术职务 /
+    教育教学 version of such a teacher lowers that row's education / title / subject to its own value where it is
+    lower, as :func:`refresh` would take the lowest (so the caller refreshes only the known teachers)."""
     out = []
     current = []
+    lower: dict[str, list[dict[str, Any]]] = {}
     for i, (vid, row) in enumerate(zip(version_ids, rows, strict=True)):
-        fact = fact_of(row["category"], row["data"] if data is None else data[i])
+        category = row["category"]
+        fact = fact_of(category, row["data"] if data is None else data[i])
         if fact is not None:
             out.append({"version_id": vid, "teacher_id": row["teacher_id"], "unit_code": row["unit_code"],
-                        "category": row["category"], "sex": None, "birth_year": None, "ethnicity": None,
+                        "category": category, "sex": None, "birth_year": None, "ethnicity": None,
                         "employment": None, "education": None, "title": None, "subject": None, **fact})
-            if known is not None and row["category"] == "basic" and row["teacher_id"] not in known:
+            if known is None or row["teacher_id"] in known:
+                continue
+            if category == "basic":
                 current.append({"teacher_id": row["teacher_id"], "version_id": vid, "unit_code": row["unit_code"],
                                 "state": row["review_state"], "education": None, "title": None, "subject": None,
                                 **fact})
+                continue
+            column = _PICKED_COLUMN.get(category)
+            value = fact.get(column) if column else None
+            if value is not None and value != "0" and row["review_state"] in LIVE:
+                lower.setdefault(column, []).append({"t": row["teacher_id"], "v": value})  # type: ignore[arg-type]
     bulk.insert_rows(session, TeacherFact, current)
+    tf = TeacherFact.__table__
+    for column, params in lower.items():
+        col = tf.c[column]
+        session.execute(update(tf).where(tf.c.teacher_id == bindparam("t"), or_(col.is_(None), col > bindparam("v")))
+                        .values({column: bindparam("v")}).execution_options(synchronize_session=False), params)
     return bulk.insert_rows(session, ReportFact, out)
 
 
