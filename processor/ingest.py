@@ -335,6 +335,9 @@ class Ingest:
         # effective: (version id, teacher id, category, seq) of the versions stored for known teachers, whose
         # record may have an effective version already (superseded in finish()); new teachers' cannot.
         self.known_versions: list[tuple[int, int, str, int]] = []
+        # New teachers' education / title / subject values, applied to their teacher_facts rows in finish()
+        # (report_facts.lower_facts) once per teacher.
+        self.lowered: dict[int, list[list[str]]] = {}
         self.basic_versions: list[tuple[int, int]] = []  # effective: (version id, teacher id) of 基本信息 versions
         self.numbering = numbering
         self.out = IngestResult(status=REJECTED, rows=0, stored=0)
@@ -567,7 +570,9 @@ class Ingest:
         for i in range(0, len(rows), 5000):
             part = rows[i:i + 5000]
             ids = bulk.insert_with_ids(session, RecordVersion, part)
-            report_facts.record_facts(session, ids, part, values[i:i + 5000], known)
+            report_facts.record_facts(session, ids, part, values[i:i + 5000], known, self.lowered)
+            if len(self.lowered) >= 20_000:  # bounded memory: lowering is incremental, any batch order gives the same
+                report_facts.lower_facts(session, self.lowered)
             self.version_ids.extend(ids)
             if self.effective and sid == self.person_sheet:
                 self.basic_versions.extend(zip(ids, (row["teacher_id"] for row in part), strict=True))
@@ -594,6 +599,7 @@ class Ingest:
                 self._count(sid)
         out.sheets = [self.counts[s] for s in sorted(self.counts, key=lambda s: order.get(s, 999))]
         if self.store:
+            report_facts.lower_facts(self.session, self.lowered)  # before late errors recompute their teachers' rows
             self._late_errors(getattr(result, "error_rows", {}) or {})
             if self._intake_accepted:
                 for part in _chunks(sorted(set(self._intake_accepted))):

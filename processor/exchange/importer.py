@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -695,7 +696,7 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
                     store(i, li, n_rows, validated, findings)
                     child.committed(i)
                     del validated, findings
-                    gc.collect()
+                    _collect()
             finally:
                 child.close()
         else:
@@ -703,11 +704,22 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
                 validated, findings = run.validate_chunk(li, rows)
                 store(i, li, len(rows), validated, findings)
                 del validated, findings, rows
-                gc.collect()
+                _collect()
     finally:
+        gc.unfreeze()
         if gc_was_enabled:
             gc.enable()
     return _finish(run, state_id, received)
+
+
+def _collect() -> None:
+    """The cyclic collector once after a chunk; what survives it is frozen (``gc.freeze``), so the next chunk's
+    collection looks only at the objects made since (a full one rescanned the rule pack, the validator's memos and
+    the file's identity numbers each time: 0.5 s a chunk, 25 s in a 1,000,000-row import)."""
+    t = time.process_time()
+    found = gc.collect()
+    log.debug("gc.collect: %d objects in %.2fs CPU", found, time.process_time() - t)
+    gc.freeze()
 
 
 def _finish(run: _Importer, state_id: int, received: datetime) -> ImportOutcome:
