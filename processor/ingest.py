@@ -554,31 +554,35 @@ class Ingest:
                 .execution_options(synchronize_session=False)
             )
             self.out.superseded += res.rowcount or 0
-        title = count.title
-        rows = [{
-            "teacher_id": tid, "category": sid, "seq": seq, "unit_code": self.unit_code,
-            "submission_id": self.submission.id, "source_sheet": title, "source_row": rec.excel_row,
-            "data": bulk.JSONText(rec.data_json) if rec.data_json is not None else version_json(rec.values),
-            "review_state": self.state, "review_level": self.level, "review_unit": self.reviewer,
-            "level_since": self.since, "created_at": self.since,
-        } for rec, tid, seq in accepted]
+        # Plain tuples of the varying columns, the others given once (bulk.insert_tuples): a dict per version cost
+        # more than the insert itself.
+        constants = {"category": sid, "unit_code": self.unit_code, "submission_id": self.submission.id,
+                     "source_sheet": count.title, "review_state": self.state, "review_level": self.level,
+                     "review_unit": self.reviewer, "level_since": self.since, "created_at": self.since}
+        text = bulk.JSONText
+        ids = bulk.allocate_ids(session, RecordVersion, len(accepted))
+        rows = [(vid, tid, seq, rec.excel_row,
+                 text(rec.data_json) if rec.data_json is not None else version_json(rec.values))
+                for vid, (rec, tid, seq) in zip(ids, accepted, strict=True)]
+        tids = [tid for _rec, tid, _seq in accepted]
         values = [rec.values for rec, _tid, _seq in accepted]
         # A teacher this file created gets its teacher_facts row with its 基本信息 version, lowered by its later
-        # versions as they come (report_facts.record_facts); the others are recomputed in finish(), and only for
-        # the categories teacher_facts reads.
+        # versions as they come (report_facts.record_version_facts); the others are recomputed in finish(), and
+        # only for the categories teacher_facts reads.
         direct = sid == self.person_sheet == "basic"
         for i in range(0, len(rows), 5000):
-            part = rows[i:i + 5000]
-            ids = bulk.insert_with_ids(session, RecordVersion, part)
-            report_facts.record_facts(session, ids, part, values[i:i + 5000], known, self.lowered)
+            bulk.insert_tuples(session, RecordVersion, ("id", "teacher_id", "seq", "source_row", "data"),
+                               rows[i:i + 5000], constants)
+            report_facts.record_version_facts(session, sid, self.unit_code, self.state, ids[i:i + 5000],
+                                              tids[i:i + 5000], values[i:i + 5000], known, self.lowered)
             if len(self.lowered) >= 20_000:  # bounded memory: lowering is incremental, any batch order gives the same
                 report_facts.lower_facts(session, self.lowered)
-            self.version_ids.extend(ids)
-            if self.effective and sid == self.person_sheet:
-                self.basic_versions.extend(zip(ids, (row["teacher_id"] for row in part), strict=True))
-            if self.effective and known:
-                self.known_versions.extend((vid, row["teacher_id"], sid, row["seq"])
-                                           for vid, row in zip(ids, part, strict=True) if row["teacher_id"] in known)
+        self.version_ids.extend(ids)
+        if self.effective and sid == self.person_sheet:
+            self.basic_versions.extend(zip(ids, tids, strict=True))
+        if self.effective and known:
+            self.known_versions.extend((vid, tid, sid, seq) for vid, (_rec, tid, seq) in zip(ids, accepted, strict=True)
+                                       if tid in known)
         if direct:
             self.stored_teachers.extend(tid for _rec, tid, _seq in accepted if tid in known)
         elif sid in report_facts.FACT_CATEGORIES:  # the new teachers' rows lowered by record_facts already

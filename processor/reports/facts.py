@@ -102,6 +102,41 @@ def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[di
     return bulk.insert_rows(session, ReportFact, out)
 
 
+def record_version_facts(session: Session, category: str, unit_code: str, state: str, version_ids: Sequence[int],
+                         teacher_ids: Sequence[int], data: Sequence[dict[str, Any]], known: Container[int],
+                         lowered: dict[int, list[list[str]]]) -> int:
+    """:func:`record_facts` for versions of one category, school and review state (what ingest inserts at once),
+    built as plain tuples (processor/store/bulk.py ``insert_tuples``) instead of a dict per row. ``data``: each
+    version's values; ``known`` and ``lowered`` as for :func:`record_facts` (``lowered`` is required here)."""
+    if fact_of(category, {}) is None:
+        return 0
+    columns = list(fact_of(category, {}))  # type: ignore[arg-type]
+    names = ("version_id", "teacher_id", *columns)
+    constants = {c: None for c in FACT_COLUMNS[4:] if c not in columns}
+    out = []
+    current = []
+    k = _PICKED_INDEX.get(category)
+    for vid, tid, values in zip(version_ids, teacher_ids, data, strict=True):
+        fact = tuple(fact_of(category, values).values())  # type: ignore[union-attr]
+        out.append((vid, tid, *fact))
+        if tid in known:
+            continue
+        if category == "basic":
+            current.append((tid, vid, *fact))
+        elif k is not None:
+            value = fact[0]
+            if value is not None and value != "0" and state in LIVE:
+                lists = lowered.get(tid)
+                if lists is None:
+                    lists = lowered[tid] = [[] for _ in PICKED]
+                lists[k].append(value)
+    if current:
+        bulk.insert_tuples(session, TeacherFact, ("teacher_id", "version_id", *columns), current,
+                           {"unit_code": unit_code, "state": state, **constants})
+    return bulk.insert_tuples(session, ReportFact, names, out, {"unit_code": unit_code, "category": category,
+                                                                 **constants})
+
+
 def lower_facts(session: Session, pending: dict[int, list[list[str]]]) -> int:
     """Lower the ``teacher_facts`` rows' education / title / subject to the values gathered by :func:`record_facts`
     where they are lower (or the row has none): one ``UPDATE`` per teacher (per value, when a teacher has several
