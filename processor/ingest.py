@@ -49,6 +49,7 @@ from processor.store.models import (
     Teacher,
     Unit,
 )
+from processor.store.spans import id_clauses
 
 log = logging.getLogger(__name__)
 
@@ -220,17 +221,21 @@ def _label(pack: Any, sheet_id: str, field_code: str) -> str:
 
 
 def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any, unit_code: str,
-           accept_mode: str = "row", store: bool = True, review_step: Any = None) -> IngestResult:
+           accept_mode: str = "row", store: bool = True, review_step: Any = None,
+           effective: bool = False, numbering: str = "jiangxi") -> IngestResult:
     """Store the valid rows of a validated file for school ``unit_code`` in the caller's transaction.
 
     ``submission`` must be flushed (it has an id). ``store=False`` (unit not recognised, or a file-level
     error) stores nothing and only counts. ``review_step`` (a processor.review.chain.Step: level and unit)
     is where the stored versions wait; None leaves them pending at the school for the caller to settle.
+    ``effective`` (an authoritative source, no review): the versions are stored effective at once, in the end
+    state settling them would give (:meth:`Ingest.finish`; ``numbering``: the [numbering] scheme).
     Returns the counts, the status and the findings ingest added; the caller saves all findings
     (``save_findings``). The rows of ``result`` are fed to :class:`Ingest` as a streaming caller would."""
     errors = sum(1 for f in result.findings if f.severity == ERROR)
     run = Ingest(session, pack=pack, wb=wb, submission=submission, unit_code=unit_code, accept_mode=accept_mode,
-                 store=store and not (accept_mode == "all" and errors), review_step=review_step)
+                 store=store and not (accept_mode == "all" and errors), review_step=review_step, effective=effective,
+                 numbering=numbering)
     person_sheet = run.person_sheet
     for sid in sorted(result.rows, key=lambda s: 0 if s == person_sheet else 1):  # persons first, as the engine
         for part in _batches(result.rows[sid], 20_000):
@@ -293,13 +298,19 @@ class Ingest:
     error. Decisions are those of the module docstring."""
 
     def __init__(self, session: Session, *, pack: Any, wb: Any, submission: Any, unit_code: str,
-                 accept_mode: str = "row", store: bool = True, review_step: Any = None) -> None:
+                 accept_mode: str = "row", store: bool = True, review_step: Any = None,
+                 effective: bool = False, numbering: str = "jiangxi") -> None:
         self.session, self.pack, self.wb, self.submission = session, pack, wb, submission
         self.unit_code, self.accept_mode, self.store = unit_code, accept_mode, store
         settings = getattr(pack, "settings", {}) or {}
         self.person_sheet: str = settings.get("person_sheet", "basic")
-        self.level = review_step.level if review_step is not None else "school"
-        self.reviewer = review_step.unit_code if review_step is not None else unit_code
+        self.effective = effective
+        self.state = "effective" if effective else "pending"
+        if effective:  # as processor/review/decide.py leaves a version made effective
+            self.level, self.reviewer = "effective", None
+        else:
+            self.level = review_step.level if review_step is not None else "school"
+            self.reviewer = review_step.unit_code if review_step is not None else unit_code
         self.since = dt.datetime.now(dt.UTC)
         self.counts: dict[str, SheetCount] = {}
         self.added: list[Finding] = []
@@ -321,6 +332,14 @@ class Ingest:
         # Teachers that were in the store before this file: only they can have older versions to supersede
         # (a province's first file creates a million teachers and supersedes nothing).
         self.known: set[int] = set()
+        # effective: (version id, teacher id, category, seq) of the versions stored for known teachers, whose
+        # record may have an effective version already (superseded in finish()); new teachers' cannot.
+        self.known_versions: list[tuple[int, int, str, int]] = []
+        # New teachers' education / title / subject values, applied to their teacher_facts rows in finish()
+        # (report_facts.lower_facts) once per teacher.
+        self.lowered: dict[int, list[list[str]]] = {}
+        self.basic_versions: list[tuple[int, int]] = []  # effective: (version id, teacher id) of 基本信息 versions
+        self.numbering = numbering
         self.out = IngestResult(status=REJECTED, rows=0, stored=0)
         self._intake_accepted: list[str] = []
         self._savepoint = session.begin_nested() if store and accept_mode == "all" else None
@@ -535,27 +554,39 @@ class Ingest:
                 .execution_options(synchronize_session=False)
             )
             self.out.superseded += res.rowcount or 0
-        title = count.title
-        rows = [{
-            "teacher_id": tid, "category": sid, "seq": seq, "unit_code": self.unit_code,
-            "submission_id": self.submission.id, "source_sheet": title, "source_row": rec.excel_row,
-            "data": bulk.JSONText(rec.data_json) if rec.data_json is not None else version_json(rec.values),
-            "review_state": "pending", "review_level": self.level, "review_unit": self.reviewer,
-            "level_since": self.since, "created_at": self.since,
-        } for rec, tid, seq in accepted]
+        # Plain tuples of the varying columns, the others given once (bulk.insert_tuples): a dict per version cost
+        # more than the insert itself.
+        constants = {"category": sid, "unit_code": self.unit_code, "submission_id": self.submission.id,
+                     "source_sheet": count.title, "review_state": self.state, "review_level": self.level,
+                     "review_unit": self.reviewer, "level_since": self.since, "created_at": self.since}
+        text = bulk.JSONText
+        ids = bulk.allocate_ids(session, RecordVersion, len(accepted))
+        rows = [(vid, tid, seq, rec.excel_row,
+                 text(rec.data_json) if rec.data_json is not None else version_json(rec.values))
+                for vid, (rec, tid, seq) in zip(ids, accepted, strict=True)]
+        tids = [tid for _rec, tid, _seq in accepted]
         values = [rec.values for rec, _tid, _seq in accepted]
-        # A teacher this file created gets its teacher_facts row with its 基本信息 version; the others are
-        # recomputed in finish(), and only for the categories teacher_facts reads.
+        # A teacher this file created gets its teacher_facts row with its 基本信息 version, lowered by its later
+        # versions as they come (report_facts.record_version_facts); the others are recomputed in finish(), and
+        # only for the categories teacher_facts reads.
         direct = sid == self.person_sheet == "basic"
         for i in range(0, len(rows), 5000):
-            part = rows[i:i + 5000]
-            ids = bulk.insert_with_ids(session, RecordVersion, part)
-            report_facts.record_facts(session, ids, part, values[i:i + 5000], known if direct else None)
-            self.version_ids.extend(ids)
+            bulk.insert_tuples(session, RecordVersion, ("id", "teacher_id", "seq", "source_row", "data"),
+                               rows[i:i + 5000], constants)
+            report_facts.record_version_facts(session, sid, self.unit_code, self.state, ids[i:i + 5000],
+                                              tids[i:i + 5000], values[i:i + 5000], known, self.lowered)
+            if len(self.lowered) >= 20_000:  # bounded memory: lowering is incremental, any batch order gives the same
+                report_facts.lower_facts(session, self.lowered)
+        self.version_ids.extend(ids)
+        if self.effective and sid == self.person_sheet:
+            self.basic_versions.extend(zip(ids, tids, strict=True))
+        if self.effective and known:
+            self.known_versions.extend((vid, tid, sid, seq) for vid, (_rec, tid, seq) in zip(ids, accepted, strict=True)
+                                       if tid in known)
         if direct:
             self.stored_teachers.extend(tid for _rec, tid, _seq in accepted if tid in known)
-        elif sid in report_facts.FACT_CATEGORIES:
-            self.stored_teachers.extend(tid for _rec, tid, _seq in accepted)
+        elif sid in report_facts.FACT_CATEGORIES:  # the new teachers' rows lowered by record_facts already
+            self.stored_teachers.extend(tid for _rec, tid, _seq in accepted if tid in known)
         self.stored_rows.setdefault(sid, array("l")).extend(rec.excel_row for rec, _tid, _seq in accepted)
         count.stored += len(rows)
         self.out.stored += len(rows)
@@ -572,6 +603,7 @@ class Ingest:
                 self._count(sid)
         out.sheets = [self.counts[s] for s in sorted(self.counts, key=lambda s: order.get(s, 999))]
         if self.store:
+            report_facts.lower_facts(self.session, self.lowered)  # before late errors recompute their teachers' rows
             self._late_errors(getattr(result, "error_rows", {}) or {})
             if self._intake_accepted:
                 for part in _chunks(sorted(set(self._intake_accepted))):
@@ -593,6 +625,8 @@ class Ingest:
                 out.note = "按“全有或全无”方式接收：文件中有错误，整份文件未入库。"
             else:
                 self._savepoint.commit()
+        if self.store and out.stored and self.effective:
+            self._settle_effective()
         if self.store and out.stored:
             # The report's teacher_facts in step, once per teacher of the file (after late errors took rows out).
             report_facts.refresh(self.session, self.stored_teachers)
@@ -600,6 +634,49 @@ class Ingest:
         out.status = status_for(out.rows, out.stored, errors)
         out.version_ids = list(self.version_ids)
         return out
+
+    def _settle_effective(self) -> None:
+        """Versions stored effective at once get the rest of what processor/review/decide.py's settle would
+        do: the record's (teacher, category, seq) older effective version becomes ``superseded`` (or this one,
+        when the effective one is newer), and a teacher whose 基本信息 version is effective gets its teacher number
+        and becomes active. Their teacher_facts rows follow in :meth:`finish` (refresh of the teachers touched)."""
+        session, now = self.session, self.since
+        stored = set(self.version_ids)
+        mine = sorted((v for v in self.known_versions if v[0] in stored), key=lambda v: v[0])
+        current: dict[tuple[int, str, int], int] = {}
+        if mine:
+            for where in id_clauses(RecordVersion.teacher_id, sorted({v[1] for v in mine})):
+                for vid, tid, category, seq in session.execute(
+                        select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.category, RecordVersion.seq)
+                        .where(where, RecordVersion.review_state == "effective")):
+                    if vid not in stored:
+                        current[(tid, category, seq)] = vid
+        superseded: list[int] = []
+        lost: set[int] = set()  # this file's versions superseded at once (a newer one is effective already)
+        for vid, tid, category, seq in mine:
+            key = (tid, category, seq)
+            held = current.get(key)
+            if held is not None and held > vid:
+                superseded.append(vid)
+                lost.add(vid)
+                continue
+            if held is not None:
+                superseded.append(held)
+            current[key] = vid
+        if superseded:
+            touched = set()
+            for where in id_clauses(RecordVersion.id, superseded):
+                touched.update(session.scalars(select(RecordVersion.teacher_id).where(where)))
+                session.execute(update(RecordVersion).where(where)
+                                .values(review_state="superseded", review_level="effective", review_unit=None,
+                                        level_since=now).execution_options(synchronize_session=False))
+            self.stored_teachers.extend(touched)
+        teachers = sorted({tid for vid, tid in self.basic_versions if vid in stored and vid not in lost})
+        if teachers:
+            from processor.review.numbering import Numberer
+
+            numberer = Numberer(session, self.numbering)
+            numberer.activate(teachers)
 
     def _late_errors(self, error_rows: dict[str, set[int]]) -> None:
         """Rows stored with their chunk that the engine marked as errors afterwards: take them out again

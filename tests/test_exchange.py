@@ -433,6 +433,102 @@ def test_killed_import_with_a_validating_child_resumes_and_stores_nothing_twice(
         other.engine.dispose()
 
 
+def _stored_state(env: Env) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table an import writes, without ids and timestamps (rows keyed by identity number, category, seq and
+    file name instead), sorted: two stores with the same content give the same value."""
+    from processor.reports import facts
+    from processor.store.models import (
+        Finding as FindingRow,
+    )
+    from processor.store.models import (
+        IntakePerson,
+        NumberingUnit,
+        ReportFact,
+        TeacherFact,
+        TeacherNumber,
+    )
+
+    with Session(env.engine) as s:
+        files = {i: name for i, name in s.execute(select(Submission.id, Submission.original_name))}
+        numbers = {i: n for i, n in s.execute(select(Teacher.id, Teacher.id_number))}
+        versions = {vid: (numbers[tid], category, seq, files[sub], row) for vid, tid, category, seq, sub, row in s.execute(
+            select(RecordVersion.id, RecordVersion.teacher_id, RecordVersion.category, RecordVersion.seq,
+                   RecordVersion.submission_id, RecordVersion.source_row))}
+
+        def rows(stmt: Any, key: Any) -> list[tuple[Any, ...]]:
+            return sorted((key(r) for r in s.execute(stmt)), key=repr)
+
+        out = {
+            "teachers": rows(select(Teacher.id_type, Teacher.id_number, Teacher.name, Teacher.unit_code, Teacher.status,
+                                    Teacher.teacher_number), tuple),
+            "teacher_numbers": rows(select(TeacherNumber.number, TeacherNumber.prefix, TeacherNumber.teacher_id,
+                                           TeacherNumber.unit_code), lambda r: (r[0], r[1], numbers[r[2]], r[3])),
+            "numbering_units": rows(select(NumberingUnit.unit_code, NumberingUnit.division, NumberingUnit.unit_number),
+                                    tuple),
+            "record_versions": rows(select(RecordVersion.id, RecordVersion.unit_code, RecordVersion.source_sheet,
+                                           RecordVersion.data, RecordVersion.review_state, RecordVersion.review_level,
+                                           RecordVersion.review_unit),
+                                    lambda r: (versions[r[0]], r[1], r[2], json.dumps(r[3], sort_keys=True), *r[4:])),
+            "report_facts": rows(select(ReportFact.version_id, ReportFact.teacher_id, ReportFact.unit_code,
+                                        ReportFact.category, ReportFact.sex, ReportFact.birth_year, ReportFact.ethnicity,
+                                        ReportFact.employment, ReportFact.education, ReportFact.title,
+                                        ReportFact.subject),
+                                 lambda r: (versions[r[0]], numbers[r[1]], *r[2:])),
+            "teacher_facts": rows(select(TeacherFact.teacher_id, TeacherFact.version_id, TeacherFact.unit_code,
+                                         TeacherFact.state, TeacherFact.sex, TeacherFact.birth_year,
+                                         TeacherFact.ethnicity, TeacherFact.employment, TeacherFact.education,
+                                         TeacherFact.title, TeacherFact.subject),
+                                  lambda r: (numbers[r[0]], versions[r[1]], *r[2:])),
+            "intake_persons": rows(select(IntakePerson.submission_id, IntakePerson.unit_code, IntakePerson.id_number,
+                                          IntakePerson.accepted), lambda r: (files[r[0]], *r[1:])),
+            "findings": rows(select(FindingRow.submission_id, FindingRow.sheet, FindingRow.row, FindingRow.column,
+                                    FindingRow.field, FindingRow.value, FindingRow.rule, FindingRow.severity,
+                                    FindingRow.message, FindingRow.hint), lambda r: (files[r[0]], *r[1:])),
+            "submissions": rows(select(Submission.original_name, Submission.status, Submission.rows,
+                                       Submission.rows_stored, Submission.errors, Submission.warnings), tuple),
+            "exchange_imports": rows(select(ExchangeImport.submission_id, ExchangeImport.chunks_done, ExchangeImport.rows,
+                                            ExchangeImport.stored, ExchangeImport.errors, ExchangeImport.warnings,
+                                            ExchangeImport.counts, ExchangeImport.status),
+                                     lambda r: (files[r[0]], *r[1:6], json.dumps(r[6], sort_keys=True), r[7])),
+        }
+        out["stale teacher_facts"] = [(facts.stale(s.connection()),)]
+    return out
+
+
+def test_authoritative_import_stores_what_pending_then_settled_would(store_env: Env, tmp_path: Path,
+                                                                     runner: CliRunner,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An authoritative profile's records are written effective at once; the store ends exactly as when the same
+    files are imported pending and then settled (the way it was done before), superseding included."""
+    from processor.review.intake import settle_unreviewed
+
+    env = store_env
+    people = _people(30, 21, SCHOOL_A, taken := set()) + _people(20, 22, SCHOOL_B, taken)
+    first = write_foreign(tmp_path / "第一批.csv", _profile(env, "legacy-2011"), env.pack, people)
+    again = people[:8] + [(people[9][0], SCHOOL_B)]  # 8 persons again, one of them now named at another school
+    for person, _school in again[:4]:
+        person.name = person.basic["name"] = person.name + "新"
+    second = write_foreign(tmp_path / "第二批.csv", _profile(env, "legacy-2011"), env.pack, again, seed=2)
+    monkeypatch.setenv("TMIS_EXCHANGE_CHUNK_ROWS", "7")
+    _own_profiles(env, tmp_path, "legacy-2011", authoritative=True)
+    other = make_env(_fresh_instance(runner, tmp_path / "另一实例"), tmp_path / "单位.xlsx")
+    try:
+        for path in (first, second):
+            code, out = _import(env, path, "legacy-2011")
+            assert (code, out["route"]) == (0 if out["errors"] == 0 else 1, "effective")
+            _, pending = _import(other, path, "legacy-2011")  # the shipped profile: pending review
+            assert pending["route"] == "pending"
+            with Session(other.engine) as s, s.begin():
+                settle_unreviewed(s, other.config, other.pack, pending["submission"])
+        direct, settled = _stored_state(env), _stored_state(other)
+        assert direct == settled
+        assert env.count(RecordVersion, RecordVersion.review_state == "superseded") >= 8
+        assert env.count(Teacher, Teacher.teacher_number.is_not(None)) == 50
+        assert direct["stale teacher_facts"] == [(0,)]
+    finally:
+        other.engine.dispose()
+
+
 def _fresh_instance(runner: CliRunner, folder: Path) -> Path:
     from conftest import write_unit_workbook
 

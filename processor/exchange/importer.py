@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -489,12 +490,15 @@ class _Importer:
         stored = 0
         for school, wb, result, found, tn_cells in validated:
             schools.add(school)
-            # An authoritative source's records are effective at once (numbers given as review would); the
-            # others enter the review chain at the school's first reviewing level, like a school's own file.
-            step = None if self.profile.route == "effective" else entry_step(session, self.config, school)
+            # An authoritative source's records are stored effective at once, in the state settling them would
+            # leave (superseding, teacher numbers); the others enter the review chain at the school's first
+            # reviewing level, like a school's own file.
+            effective = self.profile.route == "effective"
+            step = None if effective else entry_step(session, self.config, school)
             done = ingest(session, pack=self.pack, wb=wb, result=result, submission=sub, unit_code=school,
-                          accept_mode="row", store=True, review_step=step)
-            if step is None and done.stored:
+                          accept_mode="row", store=True, review_step=step, effective=effective,
+                          numbering=self.config.get("numbering", "scheme"))
+            if step is None and not effective and done.stored:
                 settle_unreviewed(session, self.config, self.pack, sub.id, done.version_ids)
             found = found + done.findings
             conflicts = {f.row for f in done.findings if f.rule == "PERSON-CONFLICT"}
@@ -692,7 +696,7 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
                     store(i, li, n_rows, validated, findings)
                     child.committed(i)
                     del validated, findings
-                    gc.collect()
+                    _collect()
             finally:
                 child.close()
         else:
@@ -700,11 +704,22 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
                 validated, findings = run.validate_chunk(li, rows)
                 store(i, li, len(rows), validated, findings)
                 del validated, findings, rows
-                gc.collect()
+                _collect()
     finally:
+        gc.unfreeze()
         if gc_was_enabled:
             gc.enable()
     return _finish(run, state_id, received)
+
+
+def _collect() -> None:
+    """The cyclic collector once after a chunk; what survives it is frozen (``gc.freeze``), so the next chunk's
+    collection looks only at the objects made since (a full one rescanned the rule pack, the validator's memos and
+    the file's identity numbers each time: 0.5 s a chunk, 25 s in a 1,000,000-row import)."""
+    t = time.process_time()
+    found = gc.collect()
+    log.debug("gc.collect: %d objects in %.2fs CPU", found, time.process_time() - t)
+    gc.freeze()
 
 
 def _finish(run: _Importer, state_id: int, received: datetime) -> ImportOutcome:

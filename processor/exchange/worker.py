@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -64,11 +65,32 @@ def usable(run: Any) -> bool:
 
 # -- what crosses the pipe: plain tuples, rebuilt on the other side -------------------------------------
 
+def _rows(recs: list[RowRecord]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """A sheet's records as (field codes, [(row, values, has_error, version JSON)]): the values as a tuple in the
+    order of the codes (a dict of its own where a record's keys differ), and the JSON text a record version
+    stores made here, on the child's core, for every row without an error (the storing process would make it)."""
+    from processor.ingest import version_data
+
+    codes = list(recs[0].values) if recs else []
+    out = []
+    dumps = json.dumps
+    for r in recs:
+        values = r.values
+        packed = tuple(values.values()) if list(values) == codes else values
+        out.append((r.excel_row, packed, r.has_error, None if r.has_error else dumps(version_data(values))))
+    return codes, out
+
+
+def _records(sid: str, codes: list[str], rows: list[tuple[Any, ...]]) -> list[RowRecord]:
+    return [RowRecord(sid, r, v if type(v) is dict else dict(zip(codes, v, strict=True)), e, data)
+            for r, v, e, data in rows]
+
+
 def _pack(validated: list[Any], findings: list[Finding]) -> tuple[list[Any], list[Finding]]:
     out = []
     for school, wb, result, found, tn_cells in validated:
         blocks = [(b.spec.id, b.columns, b.width, b.absent_fields) for b in wb.blocks]
-        rows = {sid: [(r.excel_row, r.values, r.has_error) for r in recs] for sid, recs in result.rows.items()}
+        rows = {sid: _rows(recs) for sid, recs in result.rows.items()}
         counts = {sid: (c.rows, c.errors, c.warnings) for sid, c in result.counts.items()}
         res = (result.findings, rows, counts, result.truncated, result.errors, result.warnings, result.error_rows)
         out.append((school, blocks, res, found, tn_cells))
@@ -88,7 +110,7 @@ def _unpack(run: Any, li: int, payload: tuple[list[Any], list[Finding]]) -> tupl
                           findings=[], date1904=run.date1904)
         r_findings, rows, counts, truncated, errors, warnings, error_rows = res
         result = ValidationResult(
-            r_findings, {sid: [RowRecord(sid, r, v, e) for r, v, e in recs] for sid, recs in rows.items()},
+            r_findings, {sid: _records(sid, *packed_rows) for sid, packed_rows in rows.items()},
             {sid: SheetCounts(*c) for sid, c in counts.items()}, truncated, errors, warnings, error_rows)
         validated.append((school, wb, result, found, tn_cells))
     return validated, findings

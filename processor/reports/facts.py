@@ -14,7 +14,7 @@ from collections.abc import Container, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.store import bulk
@@ -25,6 +25,7 @@ BIANZHI = "在编"  # the employment value of a person in the establishment (是
 LIVE = ("pending", "effective")  # the review states whose versions are counted
 PICKED = (("education", "study"), ("title", "title"), ("subject", "teaching"))  # column, category: lowest code
 FACT_CATEGORIES = frozenset({"basic"} | {category for _column, category in PICKED})  # what teacher_facts reads
+_PICKED_INDEX = {category: k for k, (_column, category) in enumerate(PICKED)}
 CHUNK = 2000
 
 
@@ -59,28 +60,115 @@ def fact_of(category: str, data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def record_facts(session: Session, version_ids: Sequence[int], rows: Sequence[dict[str, Any]],
-                 data: Sequence[dict[str, Any]] | None = None, known: Container[int] | None = None) -> int:
+                 data: Sequence[dict[str, Any]] | None = None, known: Container[int] | None = None,
+                 lowered: dict[int, list[list[str]]] | None = None) -> int:
     """Insert the report facts of freshly inserted versions (``rows`` as inserted, ids in the same order).
     ``data``: each row's values when its ``data`` was inserted as encoded JSON text.
 
     ``known`` (the teachers that were in the store before): a 基本信息 version of any other teacher — one the
     file just created, whose only version it is — also gets that teacher's ``teacher_facts`` row at once, the
-    row :func:`refresh` would compute (no education, title or subject yet: a later 学习经历 / 专业技术职务 /
-    教育教学 row of the teacher has the caller refresh it)."""
+    row :func:`refresh` would compute (no education, title or subject yet), and a later 学习经历 / 专业技术职务 /
+    教育教学 version of such a teacher lowers that row's education / title / subject to its own value where it is
+    lower, as :func:`refresh` would take the lowest (so the caller refreshes only the known teachers). With
+    ``lowered`` those values are gathered there (teacher id → one list of values per column) for the caller to
+    apply with :func:`lower_facts` — once per teacher rather than once per version; without it at once."""
     out = []
     current = []
+    pending: dict[int, list[list[str]]] = {} if lowered is None else lowered
     for i, (vid, row) in enumerate(zip(version_ids, rows, strict=True)):
-        fact = fact_of(row["category"], row["data"] if data is None else data[i])
+        category = row["category"]
+        fact = fact_of(category, row["data"] if data is None else data[i])
         if fact is not None:
             out.append({"version_id": vid, "teacher_id": row["teacher_id"], "unit_code": row["unit_code"],
-                        "category": row["category"], "sex": None, "birth_year": None, "ethnicity": None,
+                        "category": category, "sex": None, "birth_year": None, "ethnicity": None,
                         "employment": None, "education": None, "title": None, "subject": None, **fact})
-            if known is not None and row["category"] == "basic" and row["teacher_id"] not in known:
+            if known is None or row["teacher_id"] in known:
+                continue
+            if category == "basic":
                 current.append({"teacher_id": row["teacher_id"], "version_id": vid, "unit_code": row["unit_code"],
                                 "state": row["review_state"], "education": None, "title": None, "subject": None,
                                 **fact})
+                continue
+            k = _PICKED_INDEX.get(category)
+            value = fact.get(PICKED[k][0]) if k is not None else None
+            if value is not None and value != "0" and row["review_state"] in LIVE:
+                lists = pending.get(row["teacher_id"])
+                if lists is None:
+                    lists = pending[row["teacher_id"]] = [[] for _ in PICKED]
+                lists[k].append(value)  # type: ignore[index]
     bulk.insert_rows(session, TeacherFact, current)
+    if lowered is None:
+        lower_facts(session, pending)
     return bulk.insert_rows(session, ReportFact, out)
+
+
+def record_version_facts(session: Session, category: str, unit_code: str, state: str, version_ids: Sequence[int],
+                         teacher_ids: Sequence[int], data: Sequence[dict[str, Any]], known: Container[int],
+                         lowered: dict[int, list[list[str]]]) -> int:
+    """:func:`record_facts` for versions of one category, school and review state (what ingest inserts at once),
+    built as plain tuples (processor/store/bulk.py ``insert_tuples``) instead of a dict per row. ``data``: each
+    version's values; ``known`` and ``lowered`` as for :func:`record_facts` (``lowered`` is required here)."""
+    if fact_of(category, {}) is None:
+        return 0
+    columns = list(fact_of(category, {}))  # type: ignore[arg-type]
+    names = ("version_id", "teacher_id", *columns)
+    constants = {c: None for c in FACT_COLUMNS[4:] if c not in columns}
+    out = []
+    current = []
+    k = _PICKED_INDEX.get(category)
+    for vid, tid, values in zip(version_ids, teacher_ids, data, strict=True):
+        fact = tuple(fact_of(category, values).values())  # type: ignore[union-attr]
+        out.append((vid, tid, *fact))
+        if tid in known:
+            continue
+        if category == "basic":
+            current.append((tid, vid, *fact))
+        elif k is not None:
+            value = fact[0]
+            if value is not None and value != "0" and state in LIVE:
+                lists = lowered.get(tid)
+                if lists is None:
+                    lists = lowered[tid] = [[] for _ in PICKED]
+                lists[k].append(value)
+    if current:
+        bulk.insert_tuples(session, TeacherFact, ("teacher_id", "version_id", *columns), current,
+                           {"unit_code": unit_code, "state": state, **constants})
+    return bulk.insert_tuples(session, ReportFact, names, out, {"unit_code": unit_code, "category": category,
+                                                                 **constants})
+
+
+def lower_facts(session: Session, pending: dict[int, list[list[str]]]) -> int:
+    """Lower the ``teacher_facts`` rows' education / title / subject to the values gathered by :func:`record_facts`
+    where they are lower (or the row has none): one ``UPDATE`` per teacher (per value, when a teacher has several
+    for one column). Empties ``pending``; returns the number of statements."""
+    params = []
+    for tid, lists in pending.items():
+        for k in range(max(len(v) for v in lists)):
+            params.append((*(v[k] if k < len(v) else None for v in lists), tid))
+    pending.clear()
+    if not params:
+        return 0
+    columns = [column for column, _category in PICKED]
+    conn = session.connection()
+    n = len(columns)
+    if conn.dialect.name == "sqlite":  # the driver's executemany: SQLAlchemy's per-row parameters cost more
+        sets = ", ".join(f"{c} = CASE WHEN ?{k} IS NOT NULL AND ({c} IS NULL OR {c} > ?{k}) THEN ?{k} ELSE {c} END"
+                         for k, c in enumerate(columns, 1))
+        sql = f"UPDATE teacher_facts SET {sets} WHERE teacher_id = ?{n + 1}"
+        for i in range(0, len(params), bulk.BATCH):
+            conn.exec_driver_sql(sql, params[i:i + bulk.BATCH])
+        return len(params)
+    tf = TeacherFact.__table__
+    values = {}
+    for k, c in enumerate(columns):
+        given = bindparam(f"v{k}", type_=tf.c[c].type)
+        values[c] = case((and_(given.is_not(None), or_(tf.c[c].is_(None), tf.c[c] > given)), given), else_=tf.c[c])
+    stmt = update(tf).where(tf.c.teacher_id == bindparam("t")).values(values).execution_options(
+        synchronize_session=False)
+    rows = [{**{f"v{k}": p[k] for k in range(n)}, "t": p[n]} for p in params]
+    for i in range(0, len(rows), bulk.BATCH):
+        session.execute(stmt, rows[i:i + bulk.BATCH])
+    return len(params)
 
 
 def record_intake_persons(session: Session, submission_id: int, unit_code: str, received_at: datetime,

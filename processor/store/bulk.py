@@ -126,6 +126,34 @@ def _insert_postgres(conn: Any, table: Table, rows: Sequence[dict[str, Any]]) ->
         cursor.close()
 
 
+def insert_tuples(session: Session, model_or_table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                  constants: dict[str, Any] | None = None) -> int:
+    """Insert ``rows`` (tuples of the columns ``names``) with the same ``constants`` (column → value) in each; returns
+    how many. For the biggest inserts (record versions, report facts): on SQLite the tuples go to the driver as they
+    are, the constants bind-processed once, so the varying values must be what the driver takes (ints, str, None;
+    JSONText for a JSON column). Elsewhere they become dicts for :func:`insert_rows`."""
+    if not rows:
+        return 0
+    table = _table(model_or_table)
+    constants = constants or {}
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return insert_rows(session, table, [{**dict(zip(names, row, strict=True)), **constants} for row in rows])
+    dialect = conn.dialect
+    fixed = []
+    for k, v in constants.items():
+        proc = table.c[k].type._cached_bind_processor(dialect)
+        fixed.append(proc(v) if proc is not None and v is not None else v)
+    fixed_t = tuple(fixed)
+    columns = [*names, *constants]
+    sql = (f'INSERT INTO "{table.name}" ({", ".join(chr(34) + n + chr(34) for n in columns)}) '
+           f'VALUES ({", ".join("?" * len(columns))})')
+    for i in range(0, len(rows), BATCH):
+        part = rows[i:i + BATCH]
+        conn.exec_driver_sql(sql, [r + fixed_t for r in part] if fixed_t else list(part))
+    return len(rows)
+
+
 _SEQUENCES: dict[tuple[str, str], str] = {}  # (database, table) → its id sequence: one round trip less per insert
 
 
