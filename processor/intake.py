@@ -371,11 +371,11 @@ class Intake:
             on_done(outcome)
 
     @contextlib.contextmanager
-    def _present(self) -> Iterator[None]:
+    def _present(self, *, once: bool) -> Iterator[None]:
         """This service in ``workers`` while a mode runs (running, then stopped), as the queue's workers are."""
-        from processor.queue.presence import Presence, worker_name
+        from processor.queue.presence import Presence, service_name
 
-        self.presence = Presence(self.engine, worker_name(self.config),
+        self.presence = Presence(self.engine, service_name(self.config, once=once),
                                  float(self.config.get("workers", "heartbeat_seconds")))
         self.presence.start()
         try:
@@ -389,7 +389,7 @@ class Intake:
                  max_wait: float | None = None) -> RunSummary:
         """Everything waiting: leftovers first, then the inbox until it is empty (waiting for files that are
         still being written, at most ``max_wait`` seconds, default 10 × stable_seconds + 30)."""
-        with self._present():
+        with self._present(once=True):
             return self._run_once(progress, max_wait)
 
     def _run_once(self, progress: Callable[[int, Outcome | None], None] | None, max_wait: float | None) -> RunSummary:
@@ -421,7 +421,7 @@ class Intake:
     def serve(self, stop: threading.Event, *, wake: threading.Event | None = None) -> RunSummary:
         """The service loop: start-up recovery and scan, then on every wake-up (file-system event) or every
         ``intake.rescan_seconds``; returns after ``stop`` is set, once the current file is done."""
-        with self._present():
+        with self._present(once=False):
             return self._serve(stop, wake or threading.Event())
 
     def _serve(self, stop: threading.Event, wake: threading.Event) -> RunSummary:

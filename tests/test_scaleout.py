@@ -281,7 +281,12 @@ def test_tmis_status_on_sqlite_reports_the_folders(instance: Path, unit_workbook
     assert after["jobs"] == {"waiting": 0, "running": 0, "done": 2, "failed": 0}
     assert after["last_hour"]["files"] == 2
     assert [(w["name"], w["state"], w["jobs_done"], w["pid"]) for w in after["workers"]] == [
-        (f"{socket.gethostname()}:{os.getpid()}", "stopped", 2, os.getpid())]
+        (f"{socket.gethostname()} --once", "stopped", 2, os.getpid())]
+    # The next `tmis run --once` (cron) takes the same row over instead of adding one per process.
+    assert CliRunner().invoke(main, ["run", "--once", "--config", str(instance)], env=FAST).exit_code == 0
+    again = json.loads(CliRunner().invoke(main, ["status", "--format", "json", "--config", str(instance)]).output)
+    assert [(w["name"], w["state"], w["jobs_done"]) for w in again["workers"]] == [
+        (f"{socket.gethostname()} --once", "stopped", 0)]
     assert after["backend"] == "sqlite"
 
 

@@ -25,7 +25,15 @@ log = logging.getLogger(__name__)
 
 
 def worker_name(config: Any) -> str:
+    """A queue worker: ``[workers] name``, or host and pid (several workers may run on one machine)."""
     return str(config.get("workers", "name") or f"{socket.gethostname()}:{os.getpid()}")
+
+
+def service_name(config: Any, *, once: bool) -> str:
+    """SQLite's one service: ``[workers] name``, or the host; `tmis run --once` (often started by cron every few
+    minutes) keeps one row of its own instead of a new one per process."""
+    name = str(config.get("workers", "name") or socket.gethostname())
+    return f"{name} --once" if once else name
 
 
 def announce(engine: Engine, name: str) -> None:
