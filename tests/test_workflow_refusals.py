@@ -194,12 +194,15 @@ def test_an_expired_confirmation_sheet_is_refused_and_the_daily_issue_sends_a_ne
 
     (req,) = file_transfer(env, tmp_path, env.persons[0])["requests"]
     (sheet,) = open_sheets(env, "360222")
+    # the daily issue runs at 23:00 today; the sheet expired before both that moment and now (a CI run after
+    # 23:00 must not see a sheet that expires between the two)
+    evening = datetime.combine(datetime.now().astimezone().date(), time(23, 0)).astimezone()
+    expired = min(datetime.now(UTC), evening.astimezone(UTC)) - timedelta(minutes=1)
     with Session(env.engine) as s, s.begin():  # thirty days pass
-        s.execute(update(ConfirmSheet).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        s.execute(update(ConfirmSheet).values(expires_at=expired))
     hit = _refused(env, fill_sheet(sheet, tmp_path / "back" / "过期.xlsx", confirmer="郑洁", every=("同意", "")),
                    "WF-EXPIRED")
     assert "过期" in hit["message"]
-    evening = datetime.combine(datetime.now().astimezone().date(), time(23, 0)).astimezone()
     run_if_due(env.engine, env.config, env.pack, now=evening)
     with Session(env.engine) as s:
         statuses = sorted(c.status for c in s.scalars(select(ConfirmSheet)))

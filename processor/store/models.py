@@ -14,13 +14,29 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC. SQLite keeps a datetime as the wall-clock text of whatever zone it came in, so a
+    moment in local time (a schedule's "today 07:00" on a machine in UTC+8) would be stored and compared eight
+    hours off; every aware value is turned to UTC before it reaches the database, on both stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
 
 
 # Integer primary keys that autoincrement on SQLite (INTEGER) and are 64-bit on PostgreSQL.
@@ -48,8 +64,8 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(10), index=True)
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
     officers: Mapped[list[Officer]] = relationship(back_populates="unit", cascade="all, delete-orphan")
 
@@ -66,8 +82,8 @@ class Officer(Base):
     role: Mapped[str] = mapped_column(String(20))  # sysadmin | manager | viewer
     email: Mapped[str] = mapped_column(String(254), default="")
     mobile: Mapped[str] = mapped_column(String(20), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit] = relationship(back_populates="officers")
 
@@ -86,8 +102,8 @@ class Teacher(Base):
     teacher_number: Mapped[str | None] = mapped_column(String(18), unique=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | active | left
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Submission(Base):
@@ -112,8 +128,8 @@ class Submission(Base):
     warnings: Mapped[int] = mapped_column(Integer, default=0)
     report_path: Mapped[str] = mapped_column(String(1000), default="")
     message: Mapped[str] = mapped_column(Text, default="")
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class RecordVersion(Base):
@@ -138,8 +154,8 @@ class RecordVersion(Base):
     review_state: Mapped[str] = mapped_column(String(20), default="pending")
     review_level: Mapped[str] = mapped_column(String(10), default="school")  # level that must act next
     review_unit: Mapped[str | None] = mapped_column(String(10))  # the unit that must act next (migration 0003)
-    level_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # since when at that level
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level_since: Mapped[datetime | None] = mapped_column(UtcDateTime())  # since when at that level
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Finding(Base):
@@ -173,7 +189,7 @@ class Review(Base):
     reviewer: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text, default="")
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     problem_fields: Mapped[str] = mapped_column(Text, default="")  # 问题字段 as the officer named them (0003)
     sheet_id: Mapped[str | None] = mapped_column(String(40))  # the return sheet that carried it (0003)
 
@@ -184,7 +200,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(254))
     action: Mapped[str] = mapped_column(String(60))
     object_type: Mapped[str] = mapped_column(String(40), default="")
@@ -209,12 +225,12 @@ class ReturnSheet(Base):
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
     level: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | applied | expired
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     path: Mapped[str] = mapped_column(String(1000), default="")
     signature: Mapped[str] = mapped_column(String(64), default="")
     versions: Mapped[int] = mapped_column(Integer, default=0)
-    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     applied_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     reviewer: Mapped[str] = mapped_column(String(100), default="")
 
@@ -242,7 +258,7 @@ class TeacherNumber(Base):
     prefix: Mapped[str] = mapped_column(String(14), index=True)  # division code + unit number
     teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"), index=True)
     unit_code: Mapped[str] = mapped_column(String(10))
-    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class NumberingUnit(Base):
@@ -276,9 +292,9 @@ class MailIn(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     spool_path: Mapped[str] = mapped_column(String(1000), default="")
     submissions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # submission ids of its attachments
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # in the admin's daily list
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    listed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # in the admin's daily list
 
 
 class MailOut(Base):
@@ -300,10 +316,10 @@ class MailOut(Base):
     message_id: Mapped[str] = mapped_column(String(300), default="")
     state: Mapped[str] = mapped_column(String(10), default="waiting")  # waiting | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 # --- reports ---
@@ -318,7 +334,7 @@ class IntakePerson(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     unit_code: Mapped[str] = mapped_column(String(10))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     id_number: Mapped[str] = mapped_column(String(40))
     accepted: Mapped[bool] = mapped_column(default=False)  # its 基本信息 row was stored
 
@@ -378,7 +394,7 @@ class ReportRun(Base):
     unit_code: Mapped[str] = mapped_column(String(10))
     period: Mapped[str] = mapped_column(String(20), default="")  # YYYY-MM, or YYYY-YYYY (credits; 0010)
     audit_id: Mapped[int | None] = mapped_column(BigInteger)  # the last audit entry when computed
-    queried_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queried_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     scheduled: Mapped[bool] = mapped_column(default=False)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -395,7 +411,7 @@ class ScheduledReport(Base):
     unit_code: Mapped[str] = mapped_column(String(10))
     period: Mapped[str] = mapped_column(String(7))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("report_runs.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class DeadlineReminder(Base):
@@ -410,7 +426,7 @@ class DeadlineReminder(Base):
     days_before: Mapped[int] = mapped_column(Integer)
     units: Mapped[int] = mapped_column(Integer, default=0)  # units reminded
     messages: Mapped[int] = mapped_column(Integer, default=0)  # messages queued
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class MonthlyReturn(Base):
@@ -426,7 +442,7 @@ class MonthlyReturn(Base):
     next_steps: Mapped[str] = mapped_column(Text, default="")
     filled_by: Mapped[str] = mapped_column(String(100), default="")
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class RosterMember(Base):
@@ -471,9 +487,9 @@ class ExchangeImport(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # per sheet rows/stored, schools seen
     status: Mapped[str] = mapped_column(String(20), default="running")  # running | done
     resumed: Mapped[int] = mapped_column(Integer, default=0)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ExchangeExport(Base):
@@ -486,12 +502,12 @@ class ExchangeExport(Base):
     profile: Mapped[str] = mapped_column(String(60))
     profile_version: Mapped[str] = mapped_column(String(40), default="")
     unit_code: Mapped[str] = mapped_column(String(10))
-    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    until: Mapped[datetime] = mapped_column(UtcDateTime())
     rows: Mapped[int] = mapped_column(Integer, default=0)
     sha256: Mapped[str] = mapped_column(String(64), default="")
     path: Mapped[str] = mapped_column(String(1000), default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 # --- training credits, registration, sampling audits (migration 0010) ---
@@ -517,8 +533,8 @@ class TrainingProject(Base):
     remarks: Mapped[str] = mapped_column(Text, default="")
     plan_submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
     plan_row: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class TrainingResult(Base):
@@ -533,9 +549,9 @@ class TrainingResult(Base):
     confirm_unit: Mapped[str] = mapped_column(String(10))
     confirmation: Mapped[str] = mapped_column(String(60), default="")  # the signed confirmation sheet
     confirmed_by: Mapped[str] = mapped_column(String(100), default="")
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     rows: Mapped[int] = mapped_column(Integer, default=0)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class TrainingResultRow(Base):
@@ -576,7 +592,7 @@ class CreditEntry(Base):
     confirmation: Mapped[str] = mapped_column(String(60))
     confirm_unit: Mapped[str] = mapped_column(String(10))
     confirmed_by: Mapped[str] = mapped_column(String(100))
-    confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     rule_province: Mapped[str] = mapped_column(String(6))
     rule_version: Mapped[str] = mapped_column(String(40))
 
@@ -596,7 +612,7 @@ class AssessmentRecord(Base):
     remarks: Mapped[str] = mapped_column(Text, default="")
     unit_code: Mapped[str] = mapped_column(String(10))  # who filed it
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class RegistrationDecision(Base):
@@ -616,7 +632,7 @@ class RegistrationDecision(Base):
     confirmation: Mapped[str] = mapped_column(String(60))
     version_id: Mapped[int | None] = mapped_column(ForeignKey("record_versions.id"))
     credits_milli: Mapped[int] = mapped_column(Integer, default=0)  # what the archive said when decided
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class AuditSample(Base):
@@ -632,9 +648,9 @@ class AuditSample(Base):
     status: Mapped[str] = mapped_column(String(20), default="issued")  # issued | checked
     confirmation: Mapped[str] = mapped_column(String(60), default="")
     checked_by: Mapped[str] = mapped_column(String(100), default="")
-    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class AuditSampleItem(Base):
@@ -678,9 +694,9 @@ class WorkflowRequest(Base):
     filed_by: Mapped[str] = mapped_column(String(100), default="")
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what applying it did
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class WorkflowStep(Base):
@@ -698,7 +714,7 @@ class WorkflowStep(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the confirming unit's other inputs
     sheet_id: Mapped[str | None] = mapped_column(String(40))
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ConfirmSheet(Base):
@@ -711,12 +727,12 @@ class ConfirmSheet(Base):
     kind: Mapped[str] = mapped_column(String(40))
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | applied | expired
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     path: Mapped[str] = mapped_column(String(1000), default="")
     signature: Mapped[str] = mapped_column(String(64), default="")
     requests: Mapped[int] = mapped_column(Integer, default=0)
-    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     applied_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     confirmer: Mapped[str] = mapped_column(String(100), default="")
 
@@ -747,7 +763,7 @@ class StatusChange(Base):
     effective_date: Mapped[str] = mapped_column(String(10), default="")  # YYYY-MM-DD
     reason: Mapped[str] = mapped_column(Text, default="")
     request_id: Mapped[str | None] = mapped_column(ForeignKey("wf_requests.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Worker(Base):
@@ -759,8 +775,8 @@ class Worker(Base):
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="running")  # running | stopped
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
     queue_worker_id: Mapped[int | None] = mapped_column(BigInteger)  # procrastinate_workers.id of this run
 
@@ -789,9 +805,9 @@ class FileJob(Base):
     rows: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ScheduleRun(Base):
@@ -803,4 +819,4 @@ class ScheduleRun(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(60))
     period: Mapped[str] = mapped_column(String(30))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
