@@ -105,20 +105,22 @@ class Numbers:
     """Fresh identity numbers keeping a number's birth date and sex digit, with an area code valid then."""
 
     def __init__(self, taken: set[str]) -> None:
-        from processor.samples import JIANGXI_ID_COUNTIES
-
-        self.areas = JIANGXI_ID_COUNTIES
+        # Every Jiangxi address code of the division history (36xxxx), not only the sample counties: a province
+        # replicates each seed person 10,000 times, and 500 numbers per (birth date, sex, area) with the few
+        # sample codes valid for a late birth year ran out.
+        self.areas = [f"36{i:04d}" for i in range(1, 10_000)]
         self.taken = taken  # the seed's own numbers (the first school keeps them)
         self.valid: dict[int, list[str]] = {}
         self.next: dict[tuple[str, int], int] = {}
 
     def fresh(self, old: str) -> str:
-        from processor.samples import _area_valid_for, id_check_digit
+        from processor.idnumber import area_status
+        from processor.samples import id_check_digit
 
         birth, parity = old[6:14], int(old[14:17]) % 2
         year = int(birth[:4])
-        if year not in self.valid:
-            self.valid[year] = [a for a in self.areas if _area_valid_for(a, year)]
+        if year not in self.valid:  # known to the validator and not abolished before the birth year
+            self.valid[year] = [a for a in self.areas if (st := area_status(a, year)).known and st.abolished is None]
         areas = self.valid[year]
         while True:
             j = self.next.get((birth, parity), 0)
@@ -135,7 +137,7 @@ class Numbers:
 def make_files(teachers: int, files: int) -> tuple[Path, list[Path], int]:
     """bench/out/province_<files>x<per school>/ with one file per school; (folder, files, teachers per file)."""
     per_school = teachers // files
-    folder = OUT / f"province_{files}x{per_school}_v2"
+    folder = OUT / f"province_{files}x{per_school}_v3"
     done = folder / "done.json"
     if done.exists():
         info = json.loads(done.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from libreoffice import soffice_convert
 from openpyxl import load_workbook
 from pipeline_helpers import SCHOOL_A, SCHOOL_B, Env
 from review_helpers import KEY, columns, fill, issue, review_env, school_file, send
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from processor import samples
@@ -131,3 +131,29 @@ def test_records_climb_county_city_province_and_become_effective(env: Env, tmp_p
         assert basics[1].data["native_place"] == "江西省九江市"
         assert s.scalars(select(Teacher.teacher_number).where(Teacher.id_number == corrected.id_number)).one() \
             == teachers[corrected.id_number].teacher_number
+
+
+def test_a_schools_own_chain_reads_its_ancestors_only_and_matches_the_whole_tree(engine: Engine) -> None:
+    from processor.review.chain import Chain
+    from processor.store.models import Unit
+
+    tree = [("360000", "江西省", "province", None), ("360100", "南昌市", "city", "360000"),
+            ("360102", "东湖区", "county", "360100"), ("3601020001", "东湖小学", "school", "360102"),
+            ("360200", "景德镇市", "city", "360000"), ("3602000001", "市直学校", "school", "360200"),
+            ("369001", "省直辖县", "county", "360000"), ("3690010001", "直辖县小学", "school", "369001"),
+            ("360103", "西湖区", "county", "360100"), ("3601030001", "西湖小学", "school", "360103")]
+    with Session(engine) as s, s.begin():
+        for code, name, level, parent in tree:
+            s.add(Unit(code=code, name=name, level=level, parent_code=parent))
+            s.flush()
+    levels = ["county", "city", "province"]
+    with Session(engine) as s:
+        whole = Chain.load(s, levels)
+        own = {code: Chain.load(s, levels, schools=[code]) for code in ("3601020001", "3602000001", "3690010001")}
+    assert {code: [(st.level, st.unit_code) for st in c.steps(code)] for code, c in own.items()} == {
+        "3601020001": [("county", "360102"), ("city", "360100"), ("province", "360000")],
+        "3602000001": [("city", "360200"), ("province", "360000")],
+        "3690010001": [("county", "369001"), ("province", "360000")],
+    }
+    assert all(c.steps(code) == whole.steps(code) for code, c in own.items())
+    assert sorted(own["3601020001"]._parents) == ["360000", "360100", "360102", "3601020001"]

@@ -19,7 +19,7 @@ def entry_step(session: Session, config: Any, school_code: str | None) -> Step |
     """The first reviewing step above the school (None: unknown school, or no reviewer at any level)."""
     if not school_code:
         return None
-    return Chain.load(session, config.get("review", "levels")).first(school_code)
+    return Chain.load(session, config.get("review", "levels"), schools=[school_code]).first(school_code)
 
 
 def settle_unreviewed(session: Session, config: Any, pack: Any, submission_id: int,

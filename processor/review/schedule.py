@@ -1,7 +1,7 @@
 """The daily issue of return sheets inside `tmis run` (``[review] issue_time``, default 07:00 local time).
 
-A run is due when today's issue time has passed and no scheduled run was recorded since then (the audit
-entry ``review.scheduled``), so a service started at 09:00 issues at once, and a restart does not issue
+A run is due when today's issue time has passed and no scheduled run was recorded for today (the audit
+entry ``review.scheduled``, whose object is the day it issued for), so a service started at 09:00 issues at once, and a restart does not issue
 twice. Without TMIS_SIGNING_KEY the service refuses to start the schedule and says why in one line
 (``missing_key_reason``) but still processes the inbox: schools' files must not wait for a key that only
 the review needs. ``tmis run --once`` only processes what waits in the inbox and never issues, so it works
@@ -54,12 +54,19 @@ def due(session: Session, config: Any, now: datetime) -> bool:
     slot = issue_slot(config, now)
     if slot is None or now < slot:
         return False
-    last = session.scalars(select(AuditEntry.at).where(AuditEntry.action == ACTION)
+    last = session.execute(select(AuditEntry.at, AuditEntry.object_id).where(AuditEntry.action == ACTION)
                            .order_by(AuditEntry.id.desc()).limit(1)).first()
     if last is None:
         return True
-    last = last if last.tzinfo else last.replace(tzinfo=UTC)
-    return last < slot
+    at, day = last
+    if day:  # the day whose issue that run was (a run given its moment records that day, not the clock's)
+        return day < slot_day(slot)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)  # recorded before the day was kept
+    return at < slot
+
+
+def slot_day(slot: datetime) -> str:
+    return f"{slot:%Y-%m-%d}"
 
 
 def run_if_due(engine: Engine, config: Any, pack: Any, now: datetime | None = None) -> list[Any] | None:
@@ -76,8 +83,9 @@ def run_if_due(engine: Engine, config: Any, pack: Any, now: datetime | None = No
     with Session(engine) as session, session.begin():
         # workflow requests whose confirmation sheet expired get a fresh one the same morning
         confirm_sheets = issue_waiting(session, config, now=now)
-        audit(session, "schedule", ACTION, "return_sheet", "", {"sheets": [s.sheet_id for s in sheets],
-                                                                "confirm_sheets": [s.sheet_id for s in confirm_sheets]})
+        slot = issue_slot(config, now)
+        audit(session, "schedule", ACTION, "return_sheet", slot_day(slot) if slot else "",
+              {"sheets": [s.sheet_id for s in sheets], "confirm_sheets": [s.sheet_id for s in confirm_sheets]})
     for s in sheets:
         log.info("return sheet %s issued to %s (%d versions): %s", s.sheet_id, s.unit_code, s.versions, s.path)
     return sheets
