@@ -297,14 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teachers", type=int, default=1_000_000)
     ap.add_argument("--files", type=int, default=10_000)
-    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--workers", default="1,2,4", help='worker counts, one run each ("" for the --kill run only)')
     ap.add_argument("--kill", type=int, default=0, help="one more run with this many workers, one SIGKILLed halfway")
     args = ap.parse_args(argv)
     random.seed(0)
     OUT.mkdir(exist_ok=True)
     folder, files, per_school = make_files(args.teachers, args.files)
     results = []
-    plan = [(int(x), False) for x in args.workers.split(",")] + ([(args.kill, True)] if args.kill else [])
+    plan = [(int(x), False) for x in args.workers.split(",") if x.strip()] + ([(args.kill, True)] if args.kill else [])
     for n, kill in plan:
         r = run(n, files, per_school, folder / "units.csv", kill=kill)
         print(json.dumps(r, ensure_ascii=False), flush=True)

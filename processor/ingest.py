@@ -247,13 +247,22 @@ def ingest(session: Session, *, pack: Any, wb: Any, result: Any, submission: Any
 
 
 class NumberMap:
-    """Identity number → int, keyed compactly: a standard 18-character number as an int (32 bytes instead of a
-    67-byte str: a province's file holds a million of them), any other number as its text."""
+    """Identity number → int, for a province's million numbers in about 20 MB instead of about 110.
 
-    __slots__ = ("_d",)
+    A standard 18-character number is keyed as an int (the 17 digits times 11 plus the check character). The
+    newest keys live in a dict; every ``FOLD`` of them are folded into two sorted int64 arrays (keys, values),
+    searched by bisection. Any other number keeps its text as the key, in a dict of its own."""
+
+    __slots__ = ("_d", "_text", "_keys", "_vals")
+    FOLD = 65_536
 
     def __init__(self) -> None:
-        self._d: dict[int | str, int] = {}
+        import numpy as np
+
+        self._d: dict[int, int] = {}
+        self._text: dict[str, int] = {}
+        self._keys = np.empty(0, dtype=np.int64)
+        self._vals = np.empty(0, dtype=np.int64)
 
     @staticmethod
     def _key(number: str) -> int | str:
@@ -265,24 +274,67 @@ class NumberMap:
                 return int(number[:17]) * 11 + 10
         return number
 
-    def __contains__(self, number: str) -> bool:
-        return self._key(number) in self._d
+    def _folded(self, key: int) -> int:
+        """The position of ``key`` in the folded arrays, or -1."""
+        keys = self._keys
+        if not len(keys):
+            return -1
+        i = int(keys.searchsorted(key))
+        return i if i < len(keys) and int(keys[i]) == key else -1
 
-    def __getitem__(self, number: str) -> int:
-        return self._d[self._key(number)]
+    def _fold(self) -> None:
+        import numpy as np
 
-    def __setitem__(self, number: str, value: int) -> None:
-        self._d[self._key(number)] = value
+        n = len(self._d)
+        keys = np.concatenate((self._keys, np.fromiter(self._d.keys(), dtype=np.int64, count=n)))
+        vals = np.concatenate((self._vals, np.fromiter(self._d.values(), dtype=np.int64, count=n)))
+        order = keys.argsort(kind="stable")
+        self._keys, self._vals = keys[order], vals[order]
+        self._d = {}
 
-    def __len__(self) -> int:
-        return len(self._d)
+    def _lookup(self, number: str) -> int | None:
+        key = self._key(number)
+        if isinstance(key, str):
+            return self._text.get(key)
+        hit = self._d.get(key)
+        if hit is not None:
+            return hit
+        i = self._folded(key)
+        return int(self._vals[i]) if i >= 0 else None
 
     def get(self, number: str, default: int) -> int:
-        return self._d.get(self._key(number), default)
+        hit = self._lookup(number)
+        return default if hit is None else hit
+
+    def __contains__(self, number: str) -> bool:
+        return self._lookup(number) is not None
+
+    def __getitem__(self, number: str) -> int:
+        hit = self._lookup(number)
+        if hit is None:
+            raise KeyError(number)
+        return hit
+
+    def __setitem__(self, number: str, value: int) -> None:
+        key = self._key(number)
+        if isinstance(key, str):
+            self._text[key] = value
+            return
+        if key not in self._d:
+            i = self._folded(key)
+            if i >= 0:
+                self._vals[i] = value
+                return
+        self._d[key] = value
+        if len(self._d) >= self.FOLD:
+            self._fold()
+
+    def __len__(self) -> int:
+        return len(self._d) + len(self._keys) + len(self._text)
 
     def missing(self, numbers: Iterable[str]) -> set[str]:
         """The numbers not in the map."""
-        return {n for n in numbers if self._key(n) not in self._d}
+        return {n for n in numbers if n not in self}
 
 
 class Ingest:

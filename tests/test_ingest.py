@@ -281,3 +281,24 @@ def test_number_map_keys_standard_numbers_compactly_and_keeps_the_others_apart()
     assert m.get("３６０１０２１９８００１０１００１２", 0) == 4 and len(m) == 4
     assert "36010219800101001x" not in m  # numbers arrive normalised (upper-case X)
     assert m.missing({"360102198001010012", "360102198001010020", "E12345678"}) == {"360102198001010020"}
+
+
+def test_number_map_finds_and_updates_numbers_after_they_were_folded_into_its_arrays() -> None:
+    from processor.ingest import NumberMap
+    from processor.samples import id_check_digit
+
+    numbers = []
+    for i in range(2 * NumberMap.FOLD + 10):  # two folds and a few numbers still in the dict
+        first17 = f"360102{1960 + i % 40}{1 + i // 1000 % 12:02d}{1 + i // 12000 % 28:02d}{i % 1000:03d}"
+        numbers.append(first17 + id_check_digit(first17))
+    assert len(set(numbers)) == len(numbers)
+    m = NumberMap()
+    for n in numbers:
+        m[n] = 0
+    for i, n in enumerate(numbers):  # the teacher ids come after the person was met, most from the arrays
+        m[n] = i + 1
+    m["E12345678"] = 5
+    assert len(m) == len(numbers) + 1
+    assert [m[n] for n in numbers] == list(range(1, len(numbers) + 1))
+    assert m.get(numbers[0], -1) == 1 and m.get("360102199001011230", -1) == -1
+    assert m.missing({numbers[5], numbers[-1], "360102199001011230"}) == {"360102199001011230"}
