@@ -172,6 +172,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "stalled_seconds": (float, 60.0, _positive),
         "poll_seconds": (float, 5.0, _positive),
         "claim_grace_seconds": (float, 120.0, _positive),
+        "analyze_seconds": (float, 30.0, _positive),
     },
     "deadlines": {
         "yearly": (list, ["03-31 上一年度信息更新", "09-30 上半年信息更新"], _yearly_deadlines),

@@ -48,6 +48,7 @@ from processor.ingest import DEFAULT_ID_TYPE, ingest, save_findings, status_for
 from processor.readers.detect import SheetBlock, WorkbookData, row_is_empty
 from processor.review.intake import entry_step, settle_unreviewed
 from processor.rulepack.model import RulePack, fold_name
+from processor.store import stats
 from processor.store.models import ExchangeImport, RecordVersion, Submission, Teacher, Unit
 from processor.store.models import Finding as FindingRow
 
@@ -679,6 +680,8 @@ def import_file(path: str | Path, profile: Profile, config: Any, pack: RulePack,
             run.store_chunk(session, sub, state, li, n_rows, validated, findings)
             done_rows = state.rows
         log.info("%s: chunk %d committed (%d rows)", path.name, i + 1, done_rows)
+        # PostgreSQL: the next chunks' look-ups planned for the rows the store now holds (processor/store/stats.py)
+        stats.refresh(engine)
         if progress is not None:
             progress(i + 1, done_rows)
 

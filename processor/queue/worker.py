@@ -5,7 +5,8 @@ Each worker runs, in one process:
 - the inbox scanner (thread): watchdog events plus a rescan every ``[intake] rescan_seconds``; a file whose size
   and time have settled is claimed (processor.queue.claims) and registered as a job, then the next one;
 - the heartbeat (thread): its ``workers`` row every ``[workers] heartbeat_seconds`` (procrastinate keeps its own
-  heartbeat, which decides when a dead worker's job is queued again);
+  heartbeat, which decides when a dead worker's job is queued again), and every ``[workers] analyze_seconds``
+  the planner statistics of the tables that outgrew them (processor.store.stats);
 - mail (thread, when ``[mail] enabled``): receiving, polling and sending as on SQLite; each spooled message is
   registered as a job instead of being processed in the mail thread.
 
@@ -54,12 +55,22 @@ class QueueWorker:
         presence.beat(self.engine, self.name, state, queue_worker_id=getattr(self.worker, "worker_id", None))
 
     def _heartbeat(self) -> None:
+        from processor.store import stats
+
         every = float(self.config.get("workers", "heartbeat_seconds"))
+        analyze_every = float(self.config.get("workers", "analyze_seconds"))
+        analyzed = time.monotonic()
         while not self.stop.wait(every):
             try:
                 self.beat()
             except Exception:  # noqa: BLE001 - the store restarting: the next beat tries again
                 log.warning("worker heartbeat failed; retrying", exc_info=True)
+            if time.monotonic() - analyzed >= analyze_every:
+                analyzed = time.monotonic()
+                try:
+                    stats.refresh(self.engine)  # the planner's statistics keep up with the store's growth
+                except Exception:  # noqa: BLE001 - next round
+                    log.warning("refreshing the planner statistics failed; retrying later", exc_info=True)
 
     # -- taking files ----------------------------------------------------------------------------
     def take_ready(self, *, trust_mtime: bool) -> int:
