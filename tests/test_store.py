@@ -286,3 +286,19 @@ def test_a_bulk_insert_of_an_identity_already_stored_raises_integrity_error_and_
         bulk.insert_with_ids(session, Teacher, [teacher("36010219800101123X"), teacher("360102198001011234")])
     with Session(engine) as session:
         assert session.scalars(select(Teacher.id_number)).all() == ["360102198001011234"]
+
+
+def test_a_moment_given_in_beijing_time_is_stored_and_compared_as_the_same_instant(engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy.orm import Session
+
+    beijing = timezone(timedelta(hours=8))
+    with Session(engine) as s, s.begin():
+        s.add(Unit(code="360102", name="东湖区", level="county", created_at=datetime(2026, 12, 2, 7, 0, tzinfo=beijing)))
+    with Session(engine) as s:  # 07:00 in Beijing is 23:00 UTC of the day before
+        before = s.scalars(select(Unit.code).where(Unit.created_at < datetime(2026, 12, 1, 23, 30, tzinfo=UTC))).all()
+        after = s.scalars(select(Unit.code).where(Unit.created_at > datetime(2026, 12, 1, 22, 30, tzinfo=UTC))).all()
+        stored = s.scalar(select(Unit.created_at))
+    assert (before, after) == (["360102"], ["360102"])
+    assert stored.replace(tzinfo=stored.tzinfo or UTC) == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
