@@ -1,10 +1,10 @@
 """The daily issue of return sheets inside `tmis run` (``[review] issue_time``, default 07:00 local time).
 
 A run is due when today's issue time has passed and no scheduled run was recorded for today (the audit
-entry ``review.scheduled``, whose object is the day it issued for), so a service started at 09:00 issues at once, and a restart does not issue
-twice. Without TMIS_SIGNING_KEY the service refuses to start the schedule and says why in one line
-(``missing_key_reason``) but still processes the inbox: schools' files must not wait for a key that only
-the review needs. ``tmis run --once`` only processes what waits in the inbox and never issues, so it works
+entry ``review.scheduled``, whose object is the day it issued for), so a service started at 09:00 issues at
+once, and a restart does not issue twice. Without TMIS_SIGNING_KEY the service refuses to start the
+schedule and says why in one line (``missing_key_reason``) but still processes the inbox: schools' files
+must not wait for a key that only the review needs. ``tmis run --once`` only processes what waits in the inbox and never issues, so it works
 without a key (a returned sheet that arrives without a key is quarantined for the operator, see
 takeback.py, and processed once it is put back into the inbox).
 """
