@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, delete, exists, select, update
 from sqlalchemy.orm import Session
 
@@ -257,8 +258,6 @@ class NumberMap:
     FOLD = 65_536
 
     def __init__(self) -> None:
-        import numpy as np
-
         self._d: dict[int, int] = {}
         self._text: dict[str, int] = {}
         self._keys = np.empty(0, dtype=np.int64)
@@ -283,8 +282,6 @@ class NumberMap:
         return i if i < len(keys) and int(keys[i]) == key else -1
 
     def _fold(self) -> None:
-        import numpy as np
-
         n = len(self._d)
         keys = np.concatenate((self._keys, np.fromiter(self._d.keys(), dtype=np.int64, count=n)))
         vals = np.concatenate((self._vals, np.fromiter(self._d.values(), dtype=np.int64, count=n)))
